@@ -1,0 +1,38 @@
+package netplan
+
+import "github.com/bondstrap/bondstrap/detect"
+
+// Plan is the outcome of member selection: which NICs each bond gets, and why
+// every other NIC was left out.
+type Plan struct {
+	Bonds []BondPlan `json:"bonds"`
+	// Unused lists the inventory NICs that no bond took.
+	Unused []Decision `json:"unused,omitempty"`
+}
+
+// BondPlan is one bond of a Plan.
+type BondPlan struct {
+	Name string `json:"name"`
+	// Mode is the canonical kernel mode name.
+	Mode string `json:"mode"`
+	// Members are interface names in the order they will be enslaved.
+	Members []string `json:"members"`
+	// Primary is the member name of the primary, or "".
+	Primary string `json:"primary"`
+	// SpeedMbps is the common member speed in 802.3ad mode, else 0.
+	SpeedMbps int `json:"speed_mbps,omitempty"`
+	// MemberNICs holds the inventory entries of Members, in the same order.
+	MemberNICs []detect.NIC `json:"member_nics"`
+	// Decisions explains, for every NIC this bond considered, why it was taken
+	// or left out.
+	Decisions []Decision `json:"decisions"`
+	// Config is the bond's configuration.
+	Config Bond `json:"-"`
+}
+
+// Decision records why one NIC was or was not made a member of a bond.
+type Decision struct {
+	NIC      string `json:"nic"`
+	Selected bool   `json:"selected"`
+	Reason   string `json:"reason"`
+}

@@ -1,0 +1,142 @@
+// Package netplan reads bondstrap's configuration: netplan v2 YAML
+// (network: {version: 2, ethernets: …, bonds: …}) extended with match rules that
+// select NICs by PCI vendor:device ID, link speed, driver, MAC, name and carrier.
+// It parses strictly, validates with the key path of every error, and selects
+// the members of each bond from a NIC inventory. It imports nothing that
+// touches the kernel.
+package netplan
+
+// Config is a parsed and validated configuration file.
+type Config struct {
+	// File is the path the config was read from; errors name it.
+	File string `json:"-"`
+
+	Network Network `json:"network"`
+	// Bondstrap holds bondstrap's own run-time options (not netplan keys).
+	Bondstrap *Options `json:"bondstrap,omitempty"`
+}
+
+// Network is netplan's top-level "network" mapping.
+type Network struct {
+	Version   int                 `json:"version"`
+	Renderer  string              `json:"renderer,omitempty"`
+	Ethernets map[string]Ethernet `json:"ethernets,omitempty"`
+	Bonds     map[string]Bond     `json:"bonds,omitempty"`
+}
+
+// Ethernet is an entry of network.ethernets. Its id names it in a bond's
+// interfaces; without Match, the id is the interface name.
+type Ethernet struct {
+	Match *Match `json:"match,omitempty"`
+	// MTU of the member link (netplan's ethernets.<id>.mtu).
+	MTU int `json:"mtu,omitempty"`
+}
+
+// Match selects NICs. Every key given must hold; a list holds if any element
+// does.
+type Match struct {
+	// Name is a shell glob on the kernel interface name.
+	Name string `json:"name,omitempty"`
+	// MACAddress is the permanent MAC address.
+	MACAddress string `json:"macaddress,omitempty"`
+	// Driver is a glob, or a list of globs, on the kernel driver name.
+	Driver StringList `json:"driver,omitempty"`
+	// PCIID is "vendor:device" in hex, with globs ("15b3:*"), or a list.
+	PCIID StringList `json:"pci-id,omitempty"`
+	// MinSpeed and MaxSpeed bound the link speed in Mb/s.
+	MinSpeed *int `json:"min-speed,omitempty"`
+	MaxSpeed *int `json:"max-speed,omitempty"`
+	// Carrier, when true, keeps only NICs that have link.
+	Carrier *bool `json:"carrier,omitempty"`
+}
+
+// StringList is a YAML value that may be a single string or a list of strings.
+type StringList []string
+
+// Bond is an entry of network.bonds.
+type Bond struct {
+	// Interfaces are ids of network.ethernets.
+	Interfaces []string        `json:"interfaces"`
+	Parameters *BondParameters `json:"parameters,omitempty"`
+
+	// MinMembers (default 1) and MaxMembers (default unlimited) bound the
+	// number of selected members. bondstrap extensions.
+	MinMembers *int `json:"min-members,omitempty"`
+	MaxMembers *int `json:"max-members,omitempty"`
+
+	DHCP4          *bool        `json:"dhcp4,omitempty"`
+	DHCPIdentifier string       `json:"dhcp-identifier,omitempty"`
+	Addresses      []string     `json:"addresses,omitempty"`
+	Gateway4       string       `json:"gateway4,omitempty"`
+	Routes         []Route      `json:"routes,omitempty"`
+	Nameservers    *Nameservers `json:"nameservers,omitempty"`
+	MTU            int          `json:"mtu,omitempty"`
+	MACAddress     string       `json:"macaddress,omitempty"`
+}
+
+// Route is an entry of a bond's routes. To may be "default".
+type Route struct {
+	To     string `json:"to"`
+	Via    string `json:"via,omitempty"`
+	Metric *int   `json:"metric,omitempty"`
+	OnLink bool   `json:"on-link,omitempty"`
+	Table  int    `json:"table,omitempty"`
+}
+
+// Nameservers are DNS servers and search domains.
+type Nameservers struct {
+	Addresses []string `json:"addresses,omitempty"`
+	Search    []string `json:"search,omitempty"`
+}
+
+// BondParameters are netplan's bonds.<name>.parameters. Intervals are
+// Durations: a bare number means milliseconds (seconds for
+// LearnPacketInterval), as in netplan.
+type BondParameters struct {
+	Mode                  BondMode  `json:"mode,omitempty"`
+	LACPRate              string    `json:"lacp-rate,omitempty"`
+	MIIMonitorInterval    *Duration `json:"mii-monitor-interval,omitempty"`
+	MinLinks              *int      `json:"min-links,omitempty"`
+	TransmitHashPolicy    string    `json:"transmit-hash-policy,omitempty"`
+	ADSelect              string    `json:"ad-select,omitempty"`
+	AllMembersActive      *bool     `json:"all-members-active,omitempty"`
+	ARPInterval           *Duration `json:"arp-interval,omitempty"`
+	ARPIPTargets          []string  `json:"arp-ip-targets,omitempty"`
+	ARPValidate           string    `json:"arp-validate,omitempty"`
+	ARPAllTargets         string    `json:"arp-all-targets,omitempty"`
+	UpDelay               *Duration `json:"up-delay,omitempty"`
+	DownDelay             *Duration `json:"down-delay,omitempty"`
+	FailOverMACPolicy     string    `json:"fail-over-mac-policy,omitempty"`
+	GratuitousARP         *int      `json:"gratuitous-arp,omitempty"`
+	PacketsPerMember      *int      `json:"packets-per-member,omitempty"`
+	PrimaryReselectPolicy string    `json:"primary-reselect-policy,omitempty"`
+	ResendIGMP            *int      `json:"resend-igmp,omitempty"`
+	LearnPacketInterval   *Duration `json:"learn-packet-interval,omitempty"`
+	// Primary is an ethernets id; the first member it matches becomes the
+	// bond's primary.
+	Primary string `json:"primary,omitempty"`
+}
+
+// BondMode is a kernel bonding mode by its canonical name: balance-rr,
+// active-backup, balance-xor, broadcast, 802.3ad, balance-tlb or balance-alb.
+// In YAML it may also be the kernel's number 0–6. Empty means the default,
+// balance-rr.
+type BondMode string
+
+// Duration is a time interval in milliseconds, as the bonding driver takes
+// its monitor intervals and delays.
+type Duration struct {
+	Milliseconds int64
+}
+
+// Options are bondstrap's own run-time settings, under the top-level
+// "bondstrap" key beside "network".
+type Options struct {
+	// LinkTimeout bounds the wait for carrier (Go duration, default "30s").
+	LinkTimeout string `json:"link-timeout,omitempty"`
+	// DHCPTimeout bounds DHCPv4 (Go duration, default "60s").
+	DHCPTimeout string `json:"dhcp-timeout,omitempty"`
+	// OnFailure is "rollback" (default: undo everything, exit 1) or
+	// "fallback-dhcp" (undo the bonds, then DHCP on the first NIC with link).
+	OnFailure string `json:"on-failure,omitempty"`
+}
