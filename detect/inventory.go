@@ -35,6 +35,10 @@ type NIC struct {
 	OperState string `json:"operstate,omitempty"`
 	// Master is the bond (or bridge) this NIC is enslaved to, if any.
 	Master string `json:"master,omitempty"`
+	// Port is the connector type as ethtool names it: "tp" (twisted
+	// pair), "fibre", "da" (direct attach copper), "aui", "bnc", "mii",
+	// "none" or "other"; empty when unknown.
+	Port string `json:"port,omitempty"`
 }
 
 // PCIID returns "vendor:device", or "" for a NIC without PCI identity.

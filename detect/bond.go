@@ -1,0 +1,139 @@
+package detect
+
+import "strings"
+
+// BondStatus is the live state of one bond, as /proc/net/bonding/<bond> shows
+// it, plus its addresses and counters. Bonds reads it through rtnetlink
+// (IFLA_BOND_* and IFLA_BOND_SLAVE_* attributes) and ethtool netlink.
+//
+// Options that only matter in some modes (XmitHashPolicy in balance-xor,
+// 802.3ad and balance-tlb; LACPRate, ADSelect and AD in 802.3ad) are reported
+// as the kernel holds them; a printer decides which to show.
+type BondStatus struct {
+	Name    string `json:"name"`
+	Ifindex int    `json:"ifindex"`
+	// Mode is the kernel's name: balance-rr, active-backup, balance-xor,
+	// broadcast, 802.3ad, balance-tlb or balance-alb.
+	Mode string `json:"mode"`
+	// MIIStatus is "up" when the bond has carrier (at least min_links
+	// members up), else "down".
+	MIIStatus string `json:"mii_status"`
+	AdminUp   bool   `json:"admin_up"`
+	OperState string `json:"operstate"`
+	MAC       string `json:"mac"`
+	MTU       int    `json:"mtu"`
+
+	// ActiveMember is the current active member in active-backup, tlb and
+	// alb modes; empty when there is none or the mode has no such notion.
+	ActiveMember string `json:"active_member,omitempty"`
+	// Primary is the configured primary member, if any.
+	Primary         string `json:"primary,omitempty"`
+	PrimaryReselect string `json:"primary_reselect,omitempty"`
+	FailOverMAC     string `json:"fail_over_mac,omitempty"`
+
+	MIIMonMs    int `json:"miimon_ms"`
+	UpDelayMs   int `json:"updelay_ms"`
+	DownDelayMs int `json:"downdelay_ms"`
+	// ARP monitoring (mutually exclusive with MII monitoring in practice).
+	ARPIntervalMs int      `json:"arp_interval_ms,omitempty"`
+	ARPIPTargets  []string `json:"arp_ip_targets,omitempty"`
+	ARPValidate   string   `json:"arp_validate,omitempty"`
+	MinLinks      int      `json:"min_links"`
+
+	XmitHashPolicy string `json:"xmit_hash_policy,omitempty"`
+	LACPRate       string `json:"lacp_rate,omitempty"`
+	ADSelect       string `json:"ad_select,omitempty"`
+	// ADActorSystem and ADActorSysPrio identify this system to the LACP
+	// partner (802.3ad only).
+	ADActorSystem  string `json:"ad_actor_system,omitempty"`
+	ADActorSysPrio int    `json:"ad_actor_sys_prio,omitempty"`
+	// AD is the active aggregator, in 802.3ad mode once one is selected.
+	AD *ADInfo `json:"ad_info,omitempty"`
+
+	Members []MemberStatus `json:"members"`
+	// Addresses are the bond's IPv4 and IPv6 addresses in CIDR form.
+	Addresses []string `json:"addresses"`
+	Counters  Counters `json:"counters"`
+}
+
+// ADInfo is a bond's active 802.3ad aggregator ("Active Aggregator Info" in
+// /proc/net/bonding).
+type ADInfo struct {
+	AggregatorID int `json:"aggregator_id"`
+	NumPorts     int `json:"num_ports"`
+	ActorKey     int `json:"actor_key"`
+	PartnerKey   int `json:"partner_key"`
+	// PartnerMAC is the LACP partner's system MAC; 00:00:00:00:00:00 means
+	// no partner answered.
+	PartnerMAC string `json:"partner_mac"`
+}
+
+// MemberStatus is one member ("slave") of a bond.
+type MemberStatus struct {
+	Name         string `json:"name"`
+	Ifindex      int    `json:"ifindex"`
+	PermanentMAC string `json:"permanent_mac"`
+	// MIIStatus is "up", "down", "going-down" or "going-back".
+	MIIStatus string `json:"mii_status"`
+	// SpeedMbps is 0 when unknown; Duplex is "full", "half" or "unknown".
+	SpeedMbps        int    `json:"speed_mbps"`
+	Duplex           string `json:"duplex"`
+	LinkFailureCount int    `json:"link_failure_count"`
+	// State is "active" or "backup" (the bond's view, not the link's).
+	State   string `json:"state"`
+	QueueID int    `json:"queue_id"`
+	// AggregatorID, ActorPortState and PartnerPortState are meaningful in
+	// 802.3ad mode.
+	AggregatorID     int           `json:"aggregator_id,omitempty"`
+	ActorPortState   LACPPortState `json:"actor_port_state,omitempty"`
+	PartnerPortState LACPPortState `json:"partner_port_state,omitempty"`
+}
+
+// Counters are interface statistics (IFLA_STATS64).
+type Counters struct {
+	RxPackets uint64 `json:"rx_packets"`
+	TxPackets uint64 `json:"tx_packets"`
+	RxBytes   uint64 `json:"rx_bytes"`
+	TxBytes   uint64 `json:"tx_bytes"`
+	RxErrors  uint64 `json:"rx_errors"`
+	TxErrors  uint64 `json:"tx_errors"`
+	RxDropped uint64 `json:"rx_dropped"`
+	TxDropped uint64 `json:"tx_dropped"`
+}
+
+// LACPPortState is an 802.3ad port state octet (IEEE 802.1AX actor/partner
+// state), printed numerically in /proc/net/bonding. It marshals to JSON as
+// its number.
+type LACPPortState uint8
+
+// LACP port state bits.
+const (
+	LACPActivity        LACPPortState = 1 << iota // active LACP (else passive)
+	LACPTimeout                                   // short (fast) timeout
+	LACPAggregation                               // port is aggregatable
+	LACPSynchronization                           // port is in sync with its aggregator
+	LACPCollecting                                // collecting frames
+	LACPDistributing                              // distributing frames
+	LACPDefaulted                                 // using defaulted partner info
+	LACPExpired                                   // receive machine expired
+)
+
+var lacpStateNames = [...]string{
+	"activity", "short_timeout", "aggregation", "synchronization",
+	"collecting", "distributing", "defaulted", "expired",
+}
+
+// String lists the set bits, e.g. "activity,aggregation,synchronization,
+// collecting,distributing"; "none" when no bit is set.
+func (s LACPPortState) String() string {
+	if s == 0 {
+		return "none"
+	}
+	var names []string
+	for i, n := range lacpStateNames {
+		if s&(1<<i) != 0 {
+			names = append(names, n)
+		}
+	}
+	return strings.Join(names, ",")
+}

@@ -1,0 +1,198 @@
+package detect
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"slices"
+	"time"
+
+	"github.com/mdlayher/ethtool"
+	"golang.org/x/sys/unix"
+)
+
+// Probe lists the NICs of the calling thread's network namespace, sorted by
+// name: one rtnetlink link dump (names, MACs, permanent MACs, MTU, flags,
+// carrier, master), two ethtool netlink dumps (speed and duplex; port type),
+// one ETHTOOL_GDRVINFO ioctl per NIC (driver and bus address: there is no
+// dump for it) and sysfs for PCI vendor and device IDs.
+//
+// A NIC is listed with what is known: no speed without link, no PCI IDs for
+// a non-PCI device, no speed at all on a kernel without ethtool netlink.
+// Probe opens its sockets on the calling goroutine, so a caller that has
+// locked its thread into a network namespace probes that namespace.
+func Probe(ctx context.Context, opts Options) (Inventory, error) {
+	log := opts.logger()
+	start := time.Now()
+	sys := sysfs{root: opts.root()}
+
+	links, err := dumpLinks(ctx, log)
+	if err != nil {
+		return Inventory{}, err
+	}
+	names := make(map[int]string, len(links))
+	for _, l := range links {
+		names[l.Attrs().Index] = l.Attrs().Name
+	}
+
+	type candidate struct {
+		rtLink
+		bus    busDevice
+		sysErr error // why sysfs could not describe it, if it could not
+	}
+	var cands []candidate
+	for _, l := range links {
+		a := l.Attrs()
+		bus, sysErr := sys.netDevice(a.Name, a.Index)
+		switch {
+		case l.Type() == "veth" && opts.IncludeVirtual:
+		case l.Type() != "device":
+			log.Debug("skip: not a physical NIC", "nic", a.Name, "kind", l.Type())
+			continue
+		case a.EncapType != "ether":
+			log.Debug("skip: not Ethernet", "nic", a.Name, "encap", a.EncapType)
+			continue
+		case a.ParentDev == "" && bus.Subsystem == "":
+			// Kernels before 5.14 send no IFLA_PARENT_DEV_NAME; then sysfs
+			// decides, when it shows this namespace's interface.
+			log.Debug("skip: no bus device", "nic", a.Name, "sysfs", errString(sysErr))
+			continue
+		}
+		cands = append(cands, candidate{rtLink: l, bus: bus, sysErr: sysErr})
+	}
+
+	ifis := make([]ethtool.Interface, len(cands))
+	for i, c := range cands {
+		ifis[i] = ethtool.Interface{Index: c.Attrs().Index, Name: c.Attrs().Name}
+	}
+	et, err := newEthtool(ctx, log)
+	if err != nil {
+		return Inventory{}, err
+	}
+	defer et.close()
+	modes, err := et.linkModes(ctx, log, ifis)
+	if err != nil {
+		return Inventory{}, err
+	}
+	infos, err := et.linkInfos(ctx, log, ifis)
+	if err != nil {
+		return Inventory{}, err
+	}
+
+	drv, err := newDrvinfo()
+	if err != nil {
+		return Inventory{}, err
+	}
+	defer drv.close()
+
+	inv := Inventory{Interfaces: make([]NIC, 0, len(cands))}
+	for _, c := range cands {
+		if err := ctx.Err(); err != nil {
+			return Inventory{}, err
+		}
+		a := c.Attrs()
+		nic := NIC{
+			Name:         a.Name,
+			Ifindex:      a.Index,
+			MAC:          macString(a.HardwareAddr),
+			PermanentMAC: macString(a.PermHWAddr),
+			MTU:          a.MTU,
+			AdminUp:      a.Flags&net.FlagUp != 0,
+			OperState:    a.OperState.String(),
+			Carrier:      lowerUp(a),
+			Master:       names[a.MasterIndex],
+			Duplex:       DuplexUnknown,
+		}
+		driver, busInfo, err := drv.get(a.Name)
+		if err != nil {
+			log.Debug("no driver info", "nic", a.Name, "err", err)
+		}
+		nic.Driver = cmp.Or(driver, c.bus.Driver)
+		identifyPCI(log, sys, &nic, c.bus, c.sysErr, a.ParentDevBus, a.ParentDev, busInfo)
+
+		if m := modes[a.Index]; m != nil {
+			speed, duplex := normalizeSpeed(int64(m.SpeedMegabits)), normalizeDuplex(int(m.Duplex))
+			if nic.Carrier {
+				nic.SpeedMbps, nic.Duplex = speed, duplex
+			} else if speed != 0 {
+				// veth, virtio and some PHYs report a speed with no link: a
+				// guess the selection must not trust.
+				log.Debug("speed ignored: no carrier", "nic", a.Name, "reported_mbps", speed)
+			}
+		}
+		if li := infos[a.Index]; li != nil {
+			nic.Port = portName(li.Port)
+		}
+		log.Debug("nic", "nic", nic.Name, "pci", nic.PCIAddress, "id", nic.PCIID(), "driver", nic.Driver,
+			"speed_mbps", nic.SpeedMbps, "carrier", nic.Carrier)
+		inv.Interfaces = append(inv.Interfaces, nic)
+	}
+	slices.SortFunc(inv.Interfaces, func(x, y NIC) int { return cmp.Compare(x.Name, y.Name) })
+	log.Debug("probe done", "nics", len(inv.Interfaces), "links", len(links), "took", time.Since(start))
+	return inv, nil
+}
+
+// identifyPCI fills in the PCI address and IDs. sysfs describes the NIC
+// when /sys/class/net shows this namespace's interface; otherwise (a probe
+// inside a network namespace) the PCI address comes from rtnetlink's parent
+// device or, for virtio, from the driver's bus info, and the IDs from
+// /sys/bus/pci, which is not namespaced.
+func identifyPCI(log *slog.Logger, sys sysfs, nic *NIC, bus busDevice, sysErr error, parentBus, parentDev, busInfo string) {
+	if sysErr == nil {
+		nic.PCIAddress, nic.VendorID, nic.DeviceID = bus.PCIAddress, bus.VendorID, bus.DeviceID
+		return
+	}
+	if !errors.Is(sysErr, fs.ErrNotExist) && !errors.Is(sysErr, errOtherNamespace) {
+		log.Debug("sysfs", "nic", nic.Name, "err", sysErr)
+	}
+	addr := ""
+	switch {
+	case parentBus == "pci":
+		addr = parentDev
+	case pciAddress.MatchString(busInfo):
+		addr = busInfo
+	default:
+		return
+	}
+	vendor, device, err := sys.pciIDs(addr)
+	if err != nil {
+		log.Debug("no PCI IDs", "nic", nic.Name, "pci", addr, "err", err)
+		return
+	}
+	nic.PCIAddress, nic.VendorID, nic.DeviceID = addr, vendor, device
+}
+
+// drvinfo asks for ETHTOOL_GDRVINFO through one socket of the calling
+// thread's network namespace.
+type drvinfo struct{ fd int }
+
+func newDrvinfo() (drvinfo, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return drvinfo{}, fmt.Errorf("ethtool ioctl socket: %w", err)
+	}
+	return drvinfo{fd: fd}, nil
+}
+
+func (d drvinfo) close() { unix.Close(d.fd) }
+
+// get returns the driver name and bus info ("0000:00:03.0" for PCI and
+// virtio-pci, "usb-0000:00:14.0-1" for USB, "" for veth).
+func (d drvinfo) get(name string) (driver, busInfo string, err error) {
+	info, err := unix.IoctlGetEthtoolDrvinfo(d.fd, name)
+	if err != nil {
+		return "", "", fmt.Errorf("ETHTOOL_GDRVINFO %s: %w", name, err)
+	}
+	return unix.ByteSliceToString(info.Driver[:]), unix.ByteSliceToString(info.Bus_info[:]), nil
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}

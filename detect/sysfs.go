@@ -1,0 +1,154 @@
+package detect
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// sysfs reads NIC identity from a sysfs tree rooted at root ("/sys", or a
+// fake tree in tests).
+//
+// /sys/class/net shows the interfaces of the network namespace that mounted
+// sysfs, not necessarily the caller's: every lookup by interface name is
+// checked against the ifindex rtnetlink gave.
+type sysfs struct {
+	root string
+}
+
+// busDevice is what sysfs says about the device behind a network interface.
+type busDevice struct {
+	// Subsystem is the bus of the device the interface's "device" link
+	// points at ("pci", "virtio", "usb", "platform"); empty for a virtual
+	// interface.
+	Subsystem string
+	// Driver is the driver bound to that device ("i40e", "virtio_net").
+	Driver string
+	// PCIAddress, VendorID and DeviceID identify the PCI function that is
+	// the NIC; empty when the NIC is not a PCI device.
+	PCIAddress string
+	VendorID   string
+	DeviceID   string
+}
+
+// errOtherNamespace reports that /sys/class/net/NAME belongs to another
+// network namespace's interface of the same name.
+var errOtherNamespace = errors.New("sysfs entry belongs to another network namespace")
+
+// netDevice describes the device behind interface name, which rtnetlink
+// reported with ifindex. It returns an error matching fs.ErrNotExist when
+// sysfs has no such interface, errOtherNamespace when the name belongs to
+// another namespace's interface, and a zero busDevice for a virtual
+// interface (no "device" link).
+func (s sysfs) netDevice(name string, ifindex int) (busDevice, error) {
+	dir := filepath.Join(s.root, "class", "net", name)
+	idx, err := readInt(filepath.Join(dir, "ifindex"))
+	if err != nil {
+		return busDevice{}, err
+	}
+	if idx != ifindex {
+		return busDevice{}, fmt.Errorf("%s: ifindex %d, want %d: %w", dir, idx, ifindex, errOtherNamespace)
+	}
+	dev, err := filepath.EvalSymlinks(filepath.Join(dir, "device"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return busDevice{}, nil
+	}
+	if err != nil {
+		return busDevice{}, err
+	}
+	bd := busDevice{
+		Subsystem: linkBase(filepath.Join(dev, "subsystem")),
+		Driver:    linkBase(filepath.Join(dev, "driver")),
+	}
+
+	// The device link of a virtio NIC points at the virtio device
+	// (vendor/device files there say 1af4:0001, a virtio device ID); the
+	// PCI function is its parent, when it sits on virtio-pci at all. Any
+	// other bus (USB, platform) is not a PCI NIC even if a PCI controller
+	// is further up the tree, so there is no walking further.
+	pciDir := ""
+	switch bd.Subsystem {
+	case "pci":
+		pciDir = dev
+	case "virtio":
+		if parent := filepath.Dir(dev); linkBase(filepath.Join(parent, "subsystem")) == "pci" {
+			pciDir = parent
+		}
+	}
+	if pciDir != "" {
+		bd.PCIAddress = filepath.Base(pciDir)
+		if bd.VendorID, bd.DeviceID, err = readPCIIDs(pciDir); err != nil {
+			return bd, err
+		}
+	}
+	return bd, nil
+}
+
+// pciIDs returns the vendor and device IDs of the PCI function at addr
+// ("0000:00:03.0"). /sys/bus/pci is not namespaced, so this works for a NIC
+// whose /sys/class/net entry is not visible from here.
+func (s sysfs) pciIDs(addr string) (vendor, device string, err error) {
+	if !pciAddress.MatchString(addr) {
+		return "", "", fmt.Errorf("%q is not a PCI address", addr)
+	}
+	return readPCIIDs(filepath.Join(s.root, "bus", "pci", "devices", addr))
+}
+
+func readPCIIDs(dir string) (vendor, device string, err error) {
+	if vendor, err = readHexID(filepath.Join(dir, "vendor")); err != nil {
+		return "", "", err
+	}
+	if device, err = readHexID(filepath.Join(dir, "device")); err != nil {
+		return "", "", err
+	}
+	return vendor, device, nil
+}
+
+// readHexID reads a sysfs PCI ID ("0x8086\n") as four lowercase hex digits.
+func readHexID(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	id, err := normalizeHexID(string(b))
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	return id, nil
+}
+
+// normalizeHexID turns sysfs's "0x8086" into "8086".
+func normalizeHexID(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	h, ok := strings.CutPrefix(strings.ToLower(s), "0x")
+	if !ok || !hexID.MatchString(h) {
+		return "", fmt.Errorf("malformed PCI ID %q: want 0x and four hex digits", s)
+	}
+	return h, nil
+}
+
+func readInt(path string) (int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", path, err)
+	}
+	return n, nil
+}
+
+// linkBase returns the last element of the symlink target at path, or ""
+// when there is no such link (an unbound device has no driver link).
+func linkBase(path string) string {
+	t, err := os.Readlink(path)
+	if err != nil {
+		return ""
+	}
+	return filepath.Base(t)
+}
