@@ -62,6 +62,12 @@ func Parse(name string, data []byte) (Inventory, error) {
 		return fail("", "empty inventory: expected a JSON object with \"interfaces\"")
 	}
 
+	// encoding/json lets the last of two equal keys win; an inventory that
+	// says two things about one NIC is wrong.
+	if err := checkDuplicateKeys(data); err != nil {
+		return Inventory{}, inventoryError(name, err, data)
+	}
+
 	// Decode in two steps so that errors inside an interface carry its
 	// index: encoding/json reports neither for unknown fields.
 	var top struct {
@@ -99,6 +105,79 @@ func Parse(name string, data []byte) (Inventory, error) {
 	return inv, nil
 }
 
+// dupKeyError is a key that occurs twice in one JSON object.
+type dupKeyError struct{ path string }
+
+func (e dupKeyError) Error() string { return e.path + ": duplicate key" }
+
+// checkDuplicateKeys walks the JSON tokens of data and reports the first key
+// that repeats within an object. Syntax errors are left to the decoder.
+func checkDuplicateKeys(data []byte) error {
+	type frame struct {
+		path   string
+		keys   map[string]bool // nil for an array
+		index  int             // next array index
+		keyNow bool            // an object expects a key next
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var stack []*frame
+	elemPath := func() string {
+		if len(stack) == 0 {
+			return ""
+		}
+		f := stack[len(stack)-1]
+		if f.keys == nil {
+			p := fmt.Sprintf("%s[%d]", f.path, f.index)
+			f.index++
+			return p
+		}
+		return f.path
+	}
+	var pending string // path of the value after the last key
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if top != nil && top.keys != nil && top.keyNow {
+			if key, ok := tok.(string); ok {
+				p := key
+				if top.path != "" {
+					p = top.path + "." + key
+				}
+				if top.keys[key] {
+					return dupKeyError{p}
+				}
+				top.keys[key] = true
+				top.keyNow = false
+				pending = p
+				continue
+			}
+		}
+		path := pending
+		if top == nil || top.keys == nil {
+			path = elemPath()
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &frame{path: path, keys: map[string]bool{}, keyNow: true})
+			continue
+		case json.Delim('['):
+			stack = append(stack, &frame{path: path})
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+		}
+		if len(stack) > 0 && stack[len(stack)-1].keys != nil {
+			stack[len(stack)-1].keyNow = true
+		}
+	}
+}
+
 func decodeStrict(data []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -110,6 +189,14 @@ func decodeStrict(data []byte, v any) error {
 		return fmt.Errorf("unexpected %q after the JSON value", string(rest[:min(len(rest), 10)]))
 	}
 	return nil
+}
+
+func inventoryError(file string, err error, data []byte) error {
+	var de dupKeyError
+	if errors.As(err, &de) {
+		return &InventoryError{File: file, Path: de.path, Msg: "duplicate key"}
+	}
+	return jsonError(file, "", data, err)
 }
 
 // jsonError turns an encoding/json error into an InventoryError with a path.
