@@ -561,3 +561,37 @@ func dump(files []File) string {
 	}
 	return b.String()
 }
+
+func TestMemberMTUFromFirstMatchingID(t *testing.T) {
+	// ens1f1 matches both ids: the first in the bond's interfaces decides,
+	// as it decides selection. ens1f0 matches only x710.
+	cfg := &netplan.Config{Network: netplan.Network{Version: 2,
+		Ethernets: map[string]netplan.Ethernet{
+			"x710":   {Match: &netplan.Match{PCIID: netplan.StringList{"8086:1572"}}, MTU: 9216},
+			"ens1f1": {MTU: 9000},
+		},
+		Bonds: map[string]netplan.Bond{"bond0": {Interfaces: []string{"ens1f1", "x710"},
+			Parameters: &netplan.BondParameters{Mode: "active-backup"}}},
+	}}
+	plan := &netplan.Plan{Bonds: []netplan.BondPlan{bondPlan(cfg, "bond0", "active-backup", "", x710a, x710b)}}
+	files, err := Render(cfg, plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{
+		"10-bondstrap-bond0-3cfdfea10000.network": "\n[Link]\nMTUBytes=9216\n",
+		"10-bondstrap-bond0-3cfdfea10001.network": "\n[Link]\nMTUBytes=9000\n",
+	} {
+		if got := string(fileNamed(t, files, name).Content); !strings.Contains(got, want) {
+			t.Errorf("%s lacks %q:\n%s", name, want, got)
+		}
+	}
+	// Without cfg, members get no MTU of their own.
+	files, err = Render(nil, plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(fileNamed(t, files, "10-bondstrap-bond0-3cfdfea10000.network").Content); strings.Contains(got, "MTUBytes") {
+		t.Errorf("MTU without a config:\n%s", got)
+	}
+}

@@ -1,0 +1,52 @@
+package units
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/bondstrap/bondstrap/detect"
+	"github.com/bondstrap/bondstrap/netplan"
+)
+
+// TestGoldenFromYAML runs the whole pure pipeline on each
+// testdata/yaml/<case>/{config.yaml,inventory.json}: netplan.Parse,
+// netplan.Select, Render, and compares with testdata/golden/yaml-<case>.
+func TestGoldenFromYAML(t *testing.T) {
+	dirs, err := filepath.Glob(filepath.Join("testdata", "yaml", "*"))
+	if err != nil || len(dirs) == 0 {
+		t.Fatalf("no YAML cases: %v", err)
+	}
+	for _, dir := range dirs {
+		name := filepath.Base(dir)
+		t.Run(name, func(t *testing.T) {
+			file := filepath.Join(dir, "config.yaml")
+			data, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := netplan.Parse(file, data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, err := os.ReadFile(filepath.Join(dir, "inventory.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var inv detect.Inventory
+			if err := json.Unmarshal(raw, &inv); err != nil {
+				t.Fatal(err)
+			}
+			plan, err := netplan.Select(cfg, inv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			files, err := Render(cfg, plan)
+			if err != nil {
+				t.Fatal(err)
+			}
+			compareGolden(t, filepath.Join("testdata", "golden", "yaml-"+name), files)
+		})
+	}
+}
