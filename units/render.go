@@ -185,17 +185,18 @@ func renderNetdev(bp *netplan.BondPlan, bond netplan.Bond, mac string) ([]byte, 
 
 // Keyword values networkd (systemd 252, systemd.netdev(5)) accepts.
 var (
-	bondModes         = []string{"balance-rr", "active-backup", "balance-xor", "broadcast", "802.3ad", "balance-tlb", "balance-alb"}
-	lacpRates         = []string{"slow", "fast"}
-	hashPolicies      = []string{"layer2", "layer3+4", "layer2+3", "encap2+3", "encap3+4"}
-	adSelects         = []string{"stable", "bandwidth", "count"}
-	arpValidates      = []string{"none", "active", "backup", "all"}
-	arpAllTargets     = []string{"any", "all"}
-	failOverMACs      = []string{"none", "active", "follow"}
-	reselectPolicies  = []string{"always", "better", "failure"}
-	maxARPTargets     = 16
-	minLearnIntervalM = int64(1000)
+	bondModes        = []string{"balance-rr", "active-backup", "balance-xor", "broadcast", "802.3ad", "balance-tlb", "balance-alb"}
+	lacpRates        = []string{"slow", "fast"}
+	hashPolicies     = []string{"layer2", "layer3+4", "layer2+3", "encap2+3", "encap3+4"}
+	adSelects        = []string{"stable", "bandwidth", "count"}
+	arpValidates     = []string{"none", "active", "backup", "all"}
+	arpAllTargets    = []string{"any", "all"}
+	failOverMACs     = []string{"none", "active", "follow"}
+	reselectPolicies = []string{"always", "better", "failure"}
 )
+
+// maxARPTargets is the kernel's limit on ARP monitor targets.
+const maxARPTargets = 16
 
 // addBondParameters fills the [Bond] section: the mode, then every parameter
 // the config sets, in netplan's order. Unset parameters are left to the
@@ -308,7 +309,7 @@ func learnInterval(s *unit.UnitSection, d *netplan.Duration) func() error {
 		if d == nil {
 			return nil
 		}
-		if d.Milliseconds < minLearnIntervalM || d.Milliseconds%1000 != 0 {
+		if d.Milliseconds < 1000 || d.Milliseconds%1000 != 0 {
 			return fmt.Errorf("LearnPacketIntervalSec: %dms is not a whole number of seconds >= 1", d.Milliseconds)
 		}
 		add(s, "LearnPacketIntervalSec", strconv.FormatInt(d.Milliseconds/1000, 10)+"s")
