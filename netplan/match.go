@@ -1,0 +1,111 @@
+package netplan
+
+import (
+	"fmt"
+	"path"
+	"strings"
+
+	"github.com/bondstrap/bondstrap/detect"
+)
+
+// Explain reports whether nic satisfies every key of m and, either way, why:
+// the first key that fails, or a summary of what matched. A nil Match never
+// matches (an ethernets id without match is resolved by name in MatchesID).
+func (m *Match) Explain(nic detect.NIC) (bool, string) {
+	if m == nil {
+		return false, "no match rule"
+	}
+	var held []string
+	if m.Name != "" {
+		if !globMatch(m.Name, nic.Name) {
+			return false, fmt.Sprintf("name %s does not match %q", nic.Name, m.Name)
+		}
+		held = append(held, "name")
+	}
+	if m.MACAddress != "" {
+		if !strings.EqualFold(m.MACAddress, nic.HardwareMAC()) {
+			return false, fmt.Sprintf("permanent MAC %s is not %s", orNone(nic.HardwareMAC()), m.MACAddress)
+		}
+		held = append(held, "macaddress")
+	}
+	if len(m.Driver) > 0 {
+		if !anyGlob(m.Driver, nic.Driver) {
+			return false, fmt.Sprintf("driver %s matches none of %s", orNone(nic.Driver), listString(m.Driver))
+		}
+		held = append(held, "driver")
+	}
+	if len(m.PCIID) > 0 {
+		id := nic.PCIID()
+		if id == "" {
+			return false, "has no PCI ID, pci-id " + listString(m.PCIID) + " required"
+		}
+		if !anyGlob(m.PCIID, id) {
+			return false, fmt.Sprintf("pci-id %s matches none of %s", id, listString(m.PCIID))
+		}
+		held = append(held, "pci-id "+id)
+	}
+	if m.MinSpeed != nil || m.MaxSpeed != nil {
+		if nic.SpeedMbps <= 0 {
+			return false, "speed unknown (no link?), a speed rule requires it"
+		}
+		if m.MinSpeed != nil && nic.SpeedMbps < *m.MinSpeed {
+			return false, fmt.Sprintf("speed %d Mb/s below min-speed %d", nic.SpeedMbps, *m.MinSpeed)
+		}
+		if m.MaxSpeed != nil && nic.SpeedMbps > *m.MaxSpeed {
+			return false, fmt.Sprintf("speed %d Mb/s above max-speed %d", nic.SpeedMbps, *m.MaxSpeed)
+		}
+		held = append(held, fmt.Sprintf("speed %d Mb/s", nic.SpeedMbps))
+	}
+	if m.Carrier != nil && *m.Carrier && !nic.Carrier {
+		return false, "no carrier, carrier: true required"
+	}
+	if m.Carrier != nil && *m.Carrier {
+		held = append(held, "carrier")
+	}
+	return true, strings.Join(held, ", ")
+}
+
+// MatchesID reports whether nic is selected by the ethernets entry id and why.
+// An id without a match rule selects the interface of that name, as in
+// netplan.
+func (c *Config) MatchesID(id string, nic detect.NIC) (bool, string) {
+	eth, ok := c.Network.Ethernets[id]
+	if !ok {
+		return false, "ethernets id " + id + " is not defined"
+	}
+	if eth.Match == nil {
+		if nic.Name == id {
+			return true, "name " + id
+		}
+		return false, fmt.Sprintf("name %s is not %s", nic.Name, id)
+	}
+	return eth.Match.Explain(nic)
+}
+
+func globMatch(pattern, s string) bool {
+	ok, err := path.Match(pattern, s)
+	return err == nil && ok
+}
+
+func anyGlob(patterns []string, s string) bool {
+	for _, p := range patterns {
+		if globMatch(p, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func listString(l []string) string {
+	if len(l) == 1 {
+		return l[0]
+	}
+	return "[" + strings.Join(l, " ") + "]"
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}

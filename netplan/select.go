@@ -1,0 +1,245 @@
+package netplan
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/bondstrap/bondstrap/detect"
+)
+
+// SelectionError says that one or more bonds got fewer members than their
+// min-members, or that a bond's primary matched none of its members. It lists,
+// for each NIC seen, why it was left out.
+type SelectionError struct {
+	Failures []BondFailure
+}
+
+// BondFailure is the selection failure of one bond.
+type BondFailure struct {
+	Bond      string
+	Problem   string
+	Decisions []Decision
+}
+
+func (e *SelectionError) Error() string {
+	var b strings.Builder
+	for i, f := range e.Failures {
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		fmt.Fprintf(&b, "bond %s: %s", f.Bond, f.Problem)
+		for _, d := range f.Decisions {
+			verdict := "left out"
+			if d.Selected {
+				verdict = "selected"
+			}
+			fmt.Fprintf(&b, "\n  %s: %s: %s", d.NIC, verdict, d.Reason)
+		}
+	}
+	return b.String()
+}
+
+// Select picks the members of every bond of cfg from the NICs of inv,
+// deterministically:
+//
+//  1. candidates are the NICs of the inventory (physical NICs only);
+//  2. bonds are resolved in name order, and a NIC goes to the first bond one of
+//     whose interfaces matches it;
+//  3. in 802.3ad mode all members must share one speed: the speed group with
+//     the most NICs is kept, on a tie the faster;
+//  4. members are ordered by PCI address (by name for NICs without one, after
+//     those with one), and max-members keeps the first N;
+//  5. fewer than min-members (default 1) is an error;
+//  6. the primary is the first member that the primary id matches.
+//
+// A NIC that matched a bond but was dropped by rule 3 or 4 is not offered to
+// later bonds: whether a NIC joins a bond never depends on how many others did.
+func Select(cfg *Config, inv detect.Inventory) (*Plan, error) {
+	nics := slices.Clone(inv.Interfaces)
+	slices.SortFunc(nics, func(a, b detect.NIC) int { return cmp.Compare(a.Name, b.Name) })
+
+	takenBy := make(map[string]string)
+	plan := &Plan{Bonds: []BondPlan{}}
+	var failures []BondFailure
+	for _, name := range cfg.BondNames() {
+		bp, failure := selectBond(cfg, name, nics, takenBy)
+		if failure != nil {
+			failures = append(failures, *failure)
+			continue
+		}
+		plan.Bonds = append(plan.Bonds, bp)
+	}
+	for _, nic := range nics {
+		if bond, ok := takenBy[nic.Name]; !ok {
+			plan.Unused = append(plan.Unused, Decision{NIC: nic.Name, Reason: "matched by no bond"})
+		} else if !plan.has(bond, nic.Name) && !failed(failures, bond) {
+			plan.Unused = append(plan.Unused, Decision{NIC: nic.Name, Reason: "matched " + bond + " but left out"})
+		}
+	}
+	if len(failures) > 0 {
+		return nil, &SelectionError{Failures: failures}
+	}
+	return plan, nil
+}
+
+func selectBond(cfg *Config, name string, nics []detect.NIC, takenBy map[string]string) (BondPlan, *BondFailure) {
+	bond := cfg.Network.Bonds[name]
+	bp := BondPlan{Name: name, Mode: string(bond.Mode()), Members: []string{}, Config: bond}
+
+	decisions := make(map[string]*Decision, len(nics))
+	var matched []detect.NIC
+	for _, nic := range nics {
+		d := &Decision{NIC: nic.Name}
+		decisions[nic.Name] = d
+		if other, ok := takenBy[nic.Name]; ok {
+			d.Reason = "already taken by " + other
+			continue
+		}
+		if ok, why := matchAny(cfg, bond.Interfaces, nic); ok {
+			d.Selected, d.Reason = true, why
+			matched = append(matched, nic)
+			takenBy[nic.Name] = name
+		} else {
+			d.Reason = why
+		}
+	}
+
+	if bond.Mode() == "802.3ad" && len(matched) > 0 {
+		speed := majoritySpeed(matched)
+		bp.SpeedMbps = speed
+		matched = slices.DeleteFunc(matched, func(n detect.NIC) bool {
+			if n.SpeedMbps == speed {
+				return false
+			}
+			d := decisions[n.Name]
+			d.Selected = false
+			d.Reason += fmt.Sprintf("; but 802.3ad needs one speed: %s is not the chosen %s",
+				speedString(n.SpeedMbps), speedString(speed))
+			return true
+		})
+	}
+
+	slices.SortStableFunc(matched, byPCIAddress)
+	if bond.MaxMembers != nil && len(matched) > *bond.MaxMembers {
+		for i, n := range matched[*bond.MaxMembers:] {
+			d := decisions[n.Name]
+			d.Selected = false
+			d.Reason += fmt.Sprintf("; but max-members is %d and it is number %d in PCI order",
+				*bond.MaxMembers, *bond.MaxMembers+i+1)
+		}
+		matched = matched[:*bond.MaxMembers]
+	}
+
+	// Decisions read in member order first, then the rest by name.
+	for _, n := range matched {
+		bp.Members = append(bp.Members, n.Name)
+		bp.MemberNICs = append(bp.MemberNICs, n)
+		bp.Decisions = append(bp.Decisions, *decisions[n.Name])
+	}
+	for _, n := range nics {
+		if d := decisions[n.Name]; !d.Selected {
+			bp.Decisions = append(bp.Decisions, *d)
+		}
+	}
+
+	minMembers := 1
+	if bond.MinMembers != nil {
+		minMembers = *bond.MinMembers
+	}
+	if len(matched) < minMembers {
+		return bp, &BondFailure{Bond: name, Decisions: bp.Decisions,
+			Problem: fmt.Sprintf("%d member(s) selected, min-members is %d", len(matched), minMembers)}
+	}
+
+	if id := primaryID(bond); id != "" {
+		for _, n := range matched {
+			if ok, _ := cfg.MatchesID(id, n); ok {
+				bp.Primary = n.Name
+				break
+			}
+		}
+		if bp.Primary == "" {
+			return bp, &BondFailure{Bond: name, Decisions: bp.Decisions,
+				Problem: fmt.Sprintf("primary %s matches none of the members %v", id, bp.Members)}
+		}
+	}
+	return bp, nil
+}
+
+// matchAny tries the bond's interfaces ids in order and reports the first that
+// matches, or why none did.
+func matchAny(cfg *Config, ids []string, nic detect.NIC) (bool, string) {
+	whyNot := make([]string, 0, len(ids))
+	for _, id := range ids {
+		ok, why := cfg.MatchesID(id, nic)
+		if ok {
+			if why == "" {
+				return true, "matches " + id
+			}
+			return true, "matches " + id + " (" + why + ")"
+		}
+		whyNot = append(whyNot, id+": "+why)
+	}
+	return false, "matches no interface of the bond: " + strings.Join(whyNot, "; ")
+}
+
+// majoritySpeed returns the speed shared by the most NICs; on a tie, the
+// faster. Unknown speed (0) is a group of its own, and loses every tie.
+func majoritySpeed(nics []detect.NIC) int {
+	count := make(map[int]int)
+	for _, n := range nics {
+		count[n.SpeedMbps]++
+	}
+	best, bestN := 0, -1
+	for speed, n := range count {
+		if n > bestN || (n == bestN && speed > best) {
+			best, bestN = speed, n
+		}
+	}
+	return best
+}
+
+// byPCIAddress orders NICs by PCI address; NICs without one come after, by
+// name.
+func byPCIAddress(a, b detect.NIC) int {
+	switch {
+	case a.PCIAddress != "" && b.PCIAddress != "":
+		if c := cmp.Compare(a.PCIAddress, b.PCIAddress); c != 0 {
+			return c
+		}
+	case a.PCIAddress != "":
+		return -1
+	case b.PCIAddress != "":
+		return 1
+	}
+	return cmp.Compare(a.Name, b.Name)
+}
+
+func primaryID(b Bond) string {
+	if b.Parameters == nil {
+		return ""
+	}
+	return b.Parameters.Primary
+}
+
+func speedString(mbps int) string {
+	if mbps <= 0 {
+		return "unknown speed"
+	}
+	return fmt.Sprintf("%d Mb/s", mbps)
+}
+
+func (p *Plan) has(bond, nic string) bool {
+	for _, b := range p.Bonds {
+		if b.Name == bond {
+			return slices.Contains(b.Members, nic)
+		}
+	}
+	return false
+}
+
+func failed(failures []BondFailure, bond string) bool {
+	return slices.ContainsFunc(failures, func(f BondFailure) bool { return f.Bond == bond })
+}

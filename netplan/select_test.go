@@ -1,0 +1,423 @@
+package netplan
+
+import (
+	"encoding/json"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/bondstrap/bondstrap/detect"
+)
+
+func loadInventory(t testing.TB, name string) detect.Inventory {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", "inventories", name+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inv detect.Inventory
+	if err := json.Unmarshal(data, &inv); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return inv
+}
+
+func mustParse(t testing.TB, yaml string) *Config {
+	t.Helper()
+	cfg, err := Parse("test.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	return cfg
+}
+
+type wantBond struct {
+	members []string
+	primary string
+}
+
+func planMembers(p *Plan) map[string]wantBond {
+	got := make(map[string]wantBond)
+	for _, b := range p.Bonds {
+		got[b.Name] = wantBond{members: b.Members, primary: b.Primary}
+	}
+	return got
+}
+
+// TestFleetConfig runs one config over the inventories of six real server
+// layouts and the test VM: the selling point of hardware rules is that one
+// file serves them all.
+func TestFleetConfig(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "fleet.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := mustParse(t, string(data))
+
+	tests := []struct {
+		inventory string
+		want      map[string]wantBond
+		unused    []string
+	}{{
+		// ens1f3 has no link, so its speed is unknown and min-speed fails;
+		// eno2 has no carrier.
+		inventory: "dell-r740-x710-bcm5720",
+		want: map[string]wantBond{
+			"bond0": {members: []string{"ens1f0", "ens1f1", "ens1f2"}},
+			"bond1": {members: []string{"eno1"}, primary: "eno1"},
+		},
+		unused: []string{"eno2", "ens1f3"},
+	}, {
+		inventory: "hpe-dl380-e810-i350",
+		want: map[string]wantBond{
+			"bond0": {members: []string{"ens2f0", "ens2f1"}},
+			"bond1": {members: []string{"eno1", "eno2"}, primary: "eno1"},
+		},
+		unused: []string{"eno3", "eno4"},
+	}, {
+		// Three ConnectX ports run at 25G and one at 10G: LACP keeps the
+		// largest speed group, in PCI order (0000:18 before 0000:af).
+		inventory: "supermicro-connectx",
+		want: map[string]wantBond{
+			"bond0": {members: []string{"enp24s0f0np0", "enp24s0f1np1", "enp175s0f0np0"}},
+			"bond1": {members: []string{"eno1"}, primary: "eno1"},
+		},
+		unused: []string{"enp175s0f1np1"},
+	}, {
+		inventory: "lenovo-bcm57414",
+		want: map[string]wantBond{
+			"bond0": {members: []string{"ens3f0np0", "ens3f1np1"}},
+			"bond1": {members: []string{"eno1", "eno2"}, primary: "eno1"},
+		},
+	}, {
+		// Two 10G ports outvote one 25G port; the other 25G port has no link.
+		inventory: "mixed-1-10-25",
+		want: map[string]wantBond{
+			"bond0": {members: []string{"ens1f0", "ens1f1"}},
+			"bond1": {members: []string{"eno1", "eno2"}, primary: "eno1"},
+		},
+		unused: []string{"ens2f0", "ens2f1"},
+	}, {
+		inventory: "qemu-virtio-e1000",
+		want: map[string]wantBond{
+			"bond0": {members: []string{"eth0", "eth1"}},
+			"bond1": {members: []string{"eth2"}, primary: "eth2"},
+		},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.inventory, func(t *testing.T) {
+			plan, err := Select(cfg, loadInventory(t, tt.inventory))
+			if err != nil {
+				t.Fatalf("Select: %v", err)
+			}
+			if got := planMembers(plan); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("plan = %+v, want %+v", got, tt.want)
+			}
+			var unused []string
+			for _, d := range plan.Unused {
+				unused = append(unused, d.NIC)
+			}
+			if !slices.Equal(unused, tt.unused) {
+				t.Errorf("unused = %v, want %v", unused, tt.unused)
+			}
+			for _, b := range plan.Bonds {
+				if len(b.MemberNICs) != len(b.Members) {
+					t.Fatalf("%s: %d member NICs for %d members", b.Name, len(b.MemberNICs), len(b.Members))
+				}
+				for i, n := range b.MemberNICs {
+					if n.Name != b.Members[i] {
+						t.Errorf("%s: MemberNICs[%d] = %s, want %s", b.Name, i, n.Name, b.Members[i])
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestFleetConfigShortfall: a server without any on-board 1G port cannot
+// satisfy bond1, and the error says why for every NIC.
+func TestFleetConfigShortfall(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "fleet.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Select(mustParse(t, string(data)), loadInventory(t, "ixgbe-no-link"))
+	var se *SelectionError
+	if !errors.As(err, &se) {
+		t.Fatalf("Select error = %v, want a *SelectionError", err)
+	}
+	if len(se.Failures) != 1 || se.Failures[0].Bond != "bond1" {
+		t.Fatalf("failures = %+v, want bond1 alone", se.Failures)
+	}
+	msg := err.Error()
+	for _, want := range []string{
+		"bond bond1: 0 member(s) selected, min-members is 1",
+		"enp4s0f0: left out: already taken by bond0",
+		"enp4s0f1: left out: matches no interface of the bond: onboard: driver ixgbe matches none of [tg3 igb e1000]",
+		"enp5s0f0: left out: matches no interface of the bond: onboard: driver i40e",
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error lacks %q:\n%s", want, msg)
+		}
+	}
+}
+
+const lacpConfig = `
+network:
+  version: 2
+  ethernets:
+    up: {match: {pci-id: "8086:*"}}
+  bonds:
+    bond0:
+      interfaces: [up]
+      parameters: {mode: 802.3ad}
+`
+
+func nic(name, pci string, speed int) detect.NIC {
+	return detect.NIC{Name: name, PCIAddress: pci, VendorID: "8086", DeviceID: "1572",
+		SpeedMbps: speed, Carrier: speed > 0, MAC: "02:00:00:00:00:01"}
+}
+
+func TestLACPSpeedGroups(t *testing.T) {
+	cfg := mustParse(t, lacpConfig)
+	tests := []struct {
+		name  string
+		nics  []detect.NIC
+		want  []string
+		speed int
+	}{{
+		name:  "largest group wins",
+		nics:  []detect.NIC{nic("a", "0000:01:00.0", 25000), nic("b", "0000:02:00.0", 10000), nic("c", "0000:03:00.0", 10000)},
+		want:  []string{"b", "c"},
+		speed: 10000,
+	}, {
+		name:  "tie goes to the faster",
+		nics:  []detect.NIC{nic("a", "0000:01:00.0", 10000), nic("b", "0000:02:00.0", 10000), nic("c", "0000:03:00.0", 25000), nic("d", "0000:04:00.0", 25000)},
+		want:  []string{"c", "d"},
+		speed: 25000,
+	}, {
+		name:  "unknown speed loses a tie",
+		nics:  []detect.NIC{nic("a", "0000:01:00.0", 0), nic("b", "0000:02:00.0", 1000)},
+		want:  []string{"b"},
+		speed: 1000,
+	}, {
+		name:  "all unknown stay together",
+		nics:  []detect.NIC{nic("a", "0000:01:00.0", 0), nic("b", "0000:02:00.0", 0)},
+		want:  []string{"a", "b"},
+		speed: 0,
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			plan, err := Select(cfg, detect.Inventory{Interfaces: tt.nics})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := plan.Bonds[0].Members; !slices.Equal(got, tt.want) {
+				t.Errorf("members = %v, want %v", got, tt.want)
+			}
+			if got := plan.Bonds[0].SpeedMbps; got != tt.speed {
+				t.Errorf("speed = %d, want %d", got, tt.speed)
+			}
+		})
+	}
+}
+
+// Other modes do not care about speed.
+func TestActiveBackupKeepsMixedSpeeds(t *testing.T) {
+	cfg := mustParse(t, strings.Replace(lacpConfig, "802.3ad", "active-backup", 1))
+	plan, err := Select(cfg, detect.Inventory{Interfaces: []detect.NIC{
+		nic("a", "0000:01:00.0", 25000), nic("b", "0000:02:00.0", 10000)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := plan.Bonds[0].Members; !slices.Equal(got, []string{"a", "b"}) {
+		t.Errorf("members = %v", got)
+	}
+}
+
+func TestOrderAndMaxMembers(t *testing.T) {
+	cfg := mustParse(t, `
+network:
+  version: 2
+  ethernets:
+    any: {match: {name: "*"}}
+  bonds:
+    bond0: {interfaces: [any], max-members: 3}
+`)
+	inv := detect.Inventory{Interfaces: []detect.NIC{
+		{Name: "zz9", PCIAddress: "0000:00:01.0"},
+		{Name: "aa1", PCIAddress: "0000:af:00.1"},
+		{Name: "mm0", PCIAddress: "0000:af:00.0"},
+		{Name: "usb0"}, // no PCI address: after every PCI NIC
+		{Name: "dummy"},
+	}}
+	plan, err := Select(cfg, inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := plan.Bonds[0]
+	if want := []string{"zz9", "mm0", "aa1"}; !slices.Equal(b.Members, want) {
+		t.Errorf("members = %v, want %v", b.Members, want)
+	}
+	var dropped []string
+	for _, d := range b.Decisions {
+		if !d.Selected {
+			dropped = append(dropped, d.NIC)
+			if !strings.Contains(d.Reason, "max-members is 3") {
+				t.Errorf("%s: reason %q does not mention max-members", d.NIC, d.Reason)
+			}
+		}
+	}
+	if want := []string{"dummy", "usb0"}; !slices.Equal(dropped, want) {
+		t.Errorf("dropped = %v, want %v", dropped, want)
+	}
+}
+
+func TestFirstBondInNameOrderWins(t *testing.T) {
+	cfg := mustParse(t, `
+network:
+  version: 2
+  ethernets:
+    all: {match: {driver: "i40e"}}
+    again: {match: {pci-id: "8086:1572"}}
+  bonds:
+    bond1: {interfaces: [again], min-members: 1}
+    bond0: {interfaces: [all], max-members: 1}
+`)
+	inv := detect.Inventory{Interfaces: []detect.NIC{
+		{Name: "a", PCIAddress: "0000:01:00.0", VendorID: "8086", DeviceID: "1572", Driver: "i40e"},
+		{Name: "b", PCIAddress: "0000:01:00.1", VendorID: "8086", DeviceID: "1572", Driver: "i40e"},
+	}}
+	_, err := Select(cfg, inv)
+	// bond0 is resolved first and takes both (max-members drops b, which is
+	// not offered to bond1), so bond1 gets nothing.
+	var se *SelectionError
+	if !errors.As(err, &se) || se.Failures[0].Bond != "bond1" {
+		t.Fatalf("err = %v, want bond1 short of members", err)
+	}
+	if !strings.Contains(err.Error(), "b: left out: already taken by bond0") {
+		t.Errorf("error does not say b was taken by bond0:\n%v", err)
+	}
+}
+
+func TestPrimary(t *testing.T) {
+	cfg := mustParse(t, `
+network:
+  version: 2
+  ethernets:
+    fast: {match: {min-speed: 10000}}
+    slow: {match: {max-speed: 1000}}
+  bonds:
+    bond0:
+      interfaces: [fast, slow]
+      parameters: {mode: active-backup, primary: slow}
+`)
+	inv := detect.Inventory{Interfaces: []detect.NIC{
+		nic("x", "0000:01:00.0", 10000), nic("y", "0000:02:00.0", 1000), nic("z", "0000:03:00.0", 1000)}}
+	plan, err := Select(cfg, inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := plan.Bonds[0].Primary; got != "y" {
+		t.Errorf("primary = %q, want y (the first member slow matches)", got)
+	}
+	// Without any slow NIC the primary cannot be honoured.
+	_, err = Select(cfg, detect.Inventory{Interfaces: []detect.NIC{nic("x", "0000:01:00.0", 10000)}})
+	if err == nil || !strings.Contains(err.Error(), "primary slow matches none of the members [x]") {
+		t.Errorf("err = %v, want primary error", err)
+	}
+}
+
+// An id without match is the interface name, as in netplan.
+func TestPlainNetplanNames(t *testing.T) {
+	cfg := mustParse(t, `
+network:
+  version: 2
+  ethernets:
+    eth1: {}
+    eth0: {}
+  bonds:
+    bond0:
+      interfaces: [eth1, eth0]
+      parameters: {mode: 1}
+`)
+	plan, err := Select(cfg, loadInventory(t, "qemu-virtio-e1000"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := plan.Bonds[0]
+	if b.Mode != "active-backup" || !slices.Equal(b.Members, []string{"eth0", "eth1"}) {
+		t.Errorf("bond = %s %v, want active-backup [eth0 eth1]", b.Mode, b.Members)
+	}
+}
+
+func TestMinMembers(t *testing.T) {
+	cfg := mustParse(t, `
+network:
+  version: 2
+  ethernets:
+    up: {match: {pci-id: "1af4:1000", carrier: true}}
+  bonds:
+    bond0: {interfaces: [up], min-members: 3}
+`)
+	_, err := Select(cfg, loadInventory(t, "qemu-virtio-e1000"))
+	if err == nil {
+		t.Fatal("Select succeeded with 2 of 3 required members")
+	}
+	for _, want := range []string{
+		"bond bond0: 2 member(s) selected, min-members is 3",
+		"eth0: selected: matches up (pci-id 1af4:1000, carrier)",
+		"eth2: left out: matches no interface of the bond: up: pci-id 8086:100e matches none of 1af4:1000",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}
+
+func TestSelectDeterministic(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "fleet.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := mustParse(t, string(data))
+	inv := loadInventory(t, "supermicro-connectx")
+	want, err := Select(cfg, inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 50; i++ {
+		shuffled := detect.Inventory{Interfaces: slices.Clone(inv.Interfaces)}
+		r.Shuffle(len(shuffled.Interfaces), func(a, b int) {
+			shuffled.Interfaces[a], shuffled.Interfaces[b] = shuffled.Interfaces[b], shuffled.Interfaces[a]
+		})
+		got, err := Select(cfg, shuffled)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("plan differs for inventory order %v", shuffled.Interfaces)
+		}
+	}
+}
+
+func BenchmarkSelect(b *testing.B) {
+	data, err := os.ReadFile(filepath.Join("testdata", "fleet.yaml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := mustParse(b, string(data))
+	inv := loadInventory(b, "dell-r740-x710-bcm5720")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Select(cfg, inv); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
