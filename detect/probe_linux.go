@@ -47,7 +47,6 @@ func Probe(ctx context.Context, opts Options) (Inventory, error) {
 	var cands []candidate
 	for _, l := range links {
 		a := l.Attrs()
-		bus, sysErr := sys.netDevice(a.Name, a.Index)
 		switch {
 		case l.Type() == "veth" && opts.IncludeVirtual:
 		case l.Type() != "device":
@@ -56,7 +55,9 @@ func Probe(ctx context.Context, opts Options) (Inventory, error) {
 		case a.EncapType != "ether":
 			log.Debug("skip: not Ethernet", "nic", a.Name, "encap", a.EncapType)
 			continue
-		case a.ParentDev == "" && bus.Subsystem == "":
+		}
+		bus, sysErr := sys.netDevice(a.Name, a.Index, macString(a.HardwareAddr))
+		if l.Type() == "device" && a.ParentDev == "" && bus.Subsystem == "" {
 			// Kernels before 5.14 send no IFLA_PARENT_DEV_NAME; then sysfs
 			// decides, when it shows this namespace's interface.
 			log.Debug("skip: no bus device", "nic", a.Name, "sysfs", errString(sysErr))

@@ -15,7 +15,8 @@ import (
 //
 // /sys/class/net shows the interfaces of the network namespace that mounted
 // sysfs, not necessarily the caller's: every lookup by interface name is
-// checked against the ifindex rtnetlink gave.
+// checked against the ifindex and MAC rtnetlink gave (a namespace's ifindexes
+// start at 1 again, so the ifindex alone can collide).
 type sysfs struct {
 	root string
 }
@@ -40,11 +41,12 @@ type busDevice struct {
 var errOtherNamespace = errors.New("sysfs entry belongs to another network namespace")
 
 // netDevice describes the device behind interface name, which rtnetlink
-// reported with ifindex. It returns an error matching fs.ErrNotExist when
+// reported with ifindex and MAC mac ("" when it has none). It returns an
+// error matching fs.ErrNotExist when
 // sysfs has no such interface, errOtherNamespace when the name belongs to
 // another namespace's interface, and a zero busDevice for a virtual
 // interface (no "device" link).
-func (s sysfs) netDevice(name string, ifindex int) (busDevice, error) {
+func (s sysfs) netDevice(name string, ifindex int, mac string) (busDevice, error) {
 	dir := filepath.Join(s.root, "class", "net", name)
 	idx, err := readInt(filepath.Join(dir, "ifindex"))
 	if err != nil {
@@ -52,6 +54,13 @@ func (s sysfs) netDevice(name string, ifindex int) (busDevice, error) {
 	}
 	if idx != ifindex {
 		return busDevice{}, fmt.Errorf("%s: ifindex %d, want %d: %w", dir, idx, ifindex, errOtherNamespace)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "address"))
+	if err != nil {
+		return busDevice{}, err
+	}
+	if got := strings.TrimSpace(string(b)); got != mac && !(mac == "" && strings.Trim(got, "0:") == "") {
+		return busDevice{}, fmt.Errorf("%s: address %s, want %s: %w", dir, got, mac, errOtherNamespace)
 	}
 	dev, err := filepath.EvalSymlinks(filepath.Join(dir, "device"))
 	if errors.Is(err, fs.ErrNotExist) {

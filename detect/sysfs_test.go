@@ -14,25 +14,26 @@ func TestSysfsNetDevice(t *testing.T) {
 	tests := []struct {
 		name    string
 		ifindex int
+		mac     string
 		want    busDevice
 	}{
 		// The device link points at virtio2 (1af4:0001); the NIC is the
 		// PCI function above it.
-		{"eth0", 2, busDevice{Subsystem: "virtio", Driver: "virtio_net",
+		{"eth0", 2, "52:54:00:12:34:56", busDevice{Subsystem: "virtio", Driver: "virtio_net",
 			PCIAddress: "0000:00:03.0", VendorID: "1af4", DeviceID: "1041"}},
 		// Behind a PCI root port, which must not be taken for the NIC.
-		{"ens1f0", 3, busDevice{Subsystem: "pci", Driver: "i40e",
+		{"ens1f0", 3, "3c:fd:fe:00:00:01", busDevice{Subsystem: "pci", Driver: "i40e",
 			PCIAddress: "0000:3b:00.0", VendorID: "8086", DeviceID: "1572"}},
 		// A USB NIC: the xHCI controller above it is not the NIC.
-		{"enx001122334455", 4, busDevice{Subsystem: "usb", Driver: "cdc_ether"}},
+		{"enx001122334455", 4, "00:11:22:33:44:55", busDevice{Subsystem: "usb", Driver: "cdc_ether"}},
 		// virtio over MMIO: virtio, but no PCI function.
-		{"eth1", 5, busDevice{Subsystem: "virtio", Driver: "virtio_net"}},
+		{"eth1", 5, "52:54:00:12:34:57", busDevice{Subsystem: "virtio", Driver: "virtio_net"}},
 		// Virtual: no device link.
-		{"lo", 1, busDevice{}},
+		{"lo", 1, "", busDevice{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := fakeSys.netDevice(tt.name, tt.ifindex)
+			got, err := fakeSys.netDevice(tt.name, tt.ifindex, tt.mac)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -45,13 +46,18 @@ func TestSysfsNetDevice(t *testing.T) {
 
 func TestSysfsNetDeviceErrors(t *testing.T) {
 	// Same name, other ifindex: /sys/class/net shows another namespace.
-	if _, err := fakeSys.netDevice("eth0", 42); !errors.Is(err, errOtherNamespace) {
+	if _, err := fakeSys.netDevice("eth0", 42, "52:54:00:12:34:56"); !errors.Is(err, errOtherNamespace) {
 		t.Errorf("ifindex mismatch: err = %v, want errOtherNamespace", err)
 	}
-	if _, err := fakeSys.netDevice("eth9", 9); !errors.Is(err, fs.ErrNotExist) {
+	// Same name and ifindex (indexes restart at 1 in every namespace),
+	// other MAC.
+	if _, err := fakeSys.netDevice("eth0", 2, "ee:00:00:00:00:01"); !errors.Is(err, errOtherNamespace) {
+		t.Errorf("MAC mismatch: err = %v, want errOtherNamespace", err)
+	}
+	if _, err := fakeSys.netDevice("eth9", 9, ""); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing interface: err = %v, want fs.ErrNotExist", err)
 	}
-	if _, err := fakeSys.netDevice("eth5", 6); err == nil || !strings.Contains(err.Error(), `malformed PCI ID "0x80861"`) {
+	if _, err := fakeSys.netDevice("eth5", 6, "52:54:00:12:34:58"); err == nil || !strings.Contains(err.Error(), `malformed PCI ID "0x80861"`) {
 		t.Errorf("malformed vendor file: err = %v", err)
 	}
 }

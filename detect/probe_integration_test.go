@@ -1,0 +1,302 @@
+//go:build linux
+
+package detect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mdlayher/ethtool"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+)
+
+// inNamespace runs f on a thread locked into a new, empty network namespace,
+// and puts the thread back before unlocking it. Probe opens its sockets on
+// the calling goroutine, so f probes the new namespace.
+func inNamespace(tb testing.TB, f func()) {
+	tb.Helper()
+	if os.Geteuid() != 0 {
+		tb.Skip("needs root to create a network namespace")
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer orig.Close()
+	ns, err := netns.New()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ns.Close()
+	// Runs before UnlockOSThread, also when f calls t.Fatal.
+	defer func() {
+		if err := netns.Set(orig); err != nil {
+			panic(fmt.Sprintf("cannot restore network namespace: %v", err))
+		}
+	}()
+	f()
+}
+
+type vethSpec struct {
+	name, peer      string
+	mac, peerMAC    string
+	mtu             int
+	index           int // 0: kernel's choice
+	up, peerUp      bool
+	wantSpeed       int
+	wantDuplex      string
+	wantCarrier     bool
+	wantPeerCarrier bool
+}
+
+func addVeth(tb testing.TB, v vethSpec) {
+	tb.Helper()
+	attrs := netlink.NewLinkAttrs()
+	attrs.Name, attrs.MTU, attrs.Index = v.name, v.mtu, v.index
+	attrs.HardwareAddr = mustMAC(tb, v.mac)
+	veth := netlink.NewVeth(attrs)
+	veth.PeerName, veth.PeerHardwareAddr = v.peer, mustMAC(tb, v.peerMAC)
+	if err := netlink.LinkAdd(veth); err != nil {
+		tb.Fatalf("add veth %s: %v", v.name, err)
+	}
+	for name, up := range map[string]bool{v.name: v.up, v.peer: v.peerUp} {
+		if !up {
+			continue
+		}
+		l, err := netlink.LinkByName(name)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if err := netlink.LinkSetUp(l); err != nil {
+			tb.Fatalf("set %s up: %v", name, err)
+		}
+	}
+}
+
+func mustMAC(tb testing.TB, s string) net.HardwareAddr {
+	hw, err := net.ParseMAC(s)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return hw
+}
+
+// hostBusNIC returns the name and ifindex of an interface that the host's
+// /sys/class/net shows with a bus device, to name a veth like it.
+func hostBusNIC() (name string, ifindex int, ok bool) {
+	entries, err := os.ReadDir("/sys/class/net")
+	if err != nil {
+		return "", 0, false
+	}
+	for _, e := range entries {
+		if _, err := os.Stat("/sys/class/net/" + e.Name() + "/device"); err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/sys/class/net/" + e.Name() + "/ifindex")
+		if err != nil {
+			continue
+		}
+		if idx, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && len(e.Name()) <= 13 {
+			return e.Name(), idx, true
+		}
+	}
+	return "", 0, false
+}
+
+func TestProbeNamespace(t *testing.T) {
+	// sysfs is the host's: /sys/class/net does not show the namespace's
+	// veths. A veth named like a host NIC with a bus device, with the same
+	// ifindex, must not borrow that NIC's PCI identity.
+	twin, twinIndex, haveTwin := hostBusNIC()
+	if !haveTwin {
+		twin, twinIndex = "vt0", 0
+	}
+	specs := []vethSpec{
+		{name: "va0", peer: "vb0", mac: "02:00:00:00:0a:00", peerMAC: "02:00:00:00:0b:00", mtu: 1500,
+			up: true, peerUp: true, wantSpeed: 10000, wantDuplex: "full", wantCarrier: true, wantPeerCarrier: true},
+		// One end up, the other down: no carrier on either, so no speed.
+		{name: "va1", peer: "vb1", mac: "02:00:00:00:0a:01", peerMAC: "02:00:00:00:0b:01", mtu: 9000,
+			up: true, wantDuplex: "unknown"},
+		{name: twin, peer: "vt1", mac: "02:00:00:00:0a:02", peerMAC: "02:00:00:00:0b:02", mtu: 4000,
+			index: twinIndex, wantDuplex: "unknown"},
+	}
+
+	inNamespace(t, func() {
+		// The twin first, before other links take its ifindex.
+		for i := range specs {
+			addVeth(t, specs[len(specs)-1-i])
+		}
+		// Links that are never NICs, even with IncludeVirtual.
+		dummy := netlink.NewLinkAttrs()
+		dummy.Name = "dummy0"
+		if err := netlink.LinkAdd(&netlink.Dummy{LinkAttrs: dummy}); err != nil {
+			t.Logf("no dummy link (%v); loopback alone tests the filter", err)
+		}
+
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+
+		inv, err := Probe(ctx, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(inv.Interfaces) != 0 {
+			t.Errorf("physical NICs in a namespace of veths: %+v", inv.Interfaces)
+		}
+
+		inv, err = Probe(ctx, Options{IncludeVirtual: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, n := range inv.Interfaces {
+			names = append(names, n.Name)
+		}
+		want := []string{"va0", "va1", "vb0", "vb1", twin, "vt1"}
+		if twin < "va0" {
+			want = []string{twin, "va0", "va1", "vb0", "vb1", "vt1"}
+		}
+		if strings.Join(names, " ") != strings.Join(want, " ") {
+			t.Fatalf("names = %q, want %q (sorted, no lo/dummy)", names, want)
+		}
+
+		for _, v := range specs {
+			n, _ := inv.Lookup(v.name)
+			p, _ := inv.Lookup(v.peer)
+			checkVeth(t, n, v.mac, v.mtu, v.up, v.wantCarrier, v.wantSpeed, v.wantDuplex)
+			checkVeth(t, p, v.peerMAC, v.mtu, v.peerUp, v.wantPeerCarrier, v.wantSpeed, v.wantDuplex)
+			if v.index != 0 && n.Ifindex != v.index {
+				t.Errorf("%s: ifindex %d, want %d (the collision this case is for)", n.Name, n.Ifindex, v.index)
+			}
+		}
+	})
+}
+
+func checkVeth(t *testing.T, n NIC, mac string, mtu int, up, carrier bool, speed int, duplex string) {
+	t.Helper()
+	if n.MAC != mac || n.PermanentMAC != "" || n.HardwareMAC() != mac {
+		t.Errorf("%s: mac %q permanent %q, want %q and none (veth has no permanent address)", n.Name, n.MAC, n.PermanentMAC, mac)
+	}
+	if n.Driver != "veth" {
+		t.Errorf("%s: driver %q, want veth", n.Name, n.Driver)
+	}
+	if n.PCIID() != "" || n.PCIAddress != "" {
+		t.Errorf("%s: PCI %q %q, want none", n.Name, n.PCIAddress, n.PCIID())
+	}
+	if n.MTU != mtu {
+		t.Errorf("%s: mtu %d, want %d", n.Name, n.MTU, mtu)
+	}
+	if n.AdminUp != up || n.Carrier != carrier {
+		t.Errorf("%s: admin up %v carrier %v, want %v %v", n.Name, n.AdminUp, n.Carrier, up, carrier)
+	}
+	if n.SpeedMbps != speed || n.Duplex != duplex {
+		t.Errorf("%s: speed %d duplex %q, want %d %q", n.Name, n.SpeedMbps, n.Duplex, speed, duplex)
+	}
+	if n.Ifindex <= 0 {
+		t.Errorf("%s: ifindex %d", n.Name, n.Ifindex)
+	}
+	if !up && n.OperState != "down" {
+		t.Errorf("%s: operstate %q, want down", n.Name, n.OperState)
+	}
+}
+
+func TestProbeCancelled(t *testing.T) {
+	inNamespace(t, func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if _, err := Probe(ctx, Options{}); !errors.Is(err, context.Canceled) {
+			t.Errorf("Probe with a cancelled context: %v, want context.Canceled", err)
+		}
+	})
+}
+
+func TestBondsNamespaceWithoutBonds(t *testing.T) {
+	inNamespace(t, func() {
+		addVeth(t, vethSpec{name: "va0", peer: "vb0", mac: "02:00:00:00:0a:00", peerMAC: "02:00:00:00:0b:00",
+			mtu: 1500, up: true, peerUp: true})
+		bonds, err := Bonds(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bonds == nil || len(bonds) != 0 {
+			t.Errorf("Bonds = %#v, want an empty, non-nil list", bonds)
+		}
+	})
+}
+
+// BenchmarkProbe probes a namespace of 32 veth pairs (64 NICs, half of them
+// with carrier): one rtnetlink dump and two ethtool dumps whatever the
+// number of NICs, plus one ioctl per NIC.
+func BenchmarkProbe(b *testing.B) {
+	inNamespace(b, func() {
+		for i := range 32 {
+			addVeth(b, vethSpec{
+				name: fmt.Sprintf("va%d", i), peer: fmt.Sprintf("vb%d", i),
+				mac: fmt.Sprintf("02:00:00:00:0a:%02x", i), peerMAC: fmt.Sprintf("02:00:00:00:0b:%02x", i),
+				mtu: 1500, up: true, peerUp: i%2 == 0,
+			})
+		}
+		ctx := context.Background()
+		inv, err := Probe(ctx, Options{IncludeVirtual: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(inv.Interfaces) != 64 {
+			b.Fatalf("got %d NICs, want 64", len(inv.Interfaces))
+		}
+		b.ResetTimer()
+		for b.Loop() {
+			if _, err := Probe(ctx, Options{IncludeVirtual: true}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkLinkModes compares the one ethtool dump Probe makes with asking
+// for each of 64 NICs in turn, the round-trip economy Probe is built on.
+func BenchmarkLinkModes(b *testing.B) {
+	inNamespace(b, func() {
+		var ifis []ethtool.Interface
+		for i := range 32 {
+			addVeth(b, vethSpec{
+				name: fmt.Sprintf("va%d", i), peer: fmt.Sprintf("vb%d", i),
+				mac: fmt.Sprintf("02:00:00:00:0a:%02x", i), peerMAC: fmt.Sprintf("02:00:00:00:0b:%02x", i),
+				mtu: 1500, up: true, peerUp: true,
+			})
+			ifis = append(ifis, ethtool.Interface{Name: fmt.Sprintf("va%d", i)}, ethtool.Interface{Name: fmt.Sprintf("vb%d", i)})
+		}
+		c, err := ethtool.New()
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		b.Run("dump", func(b *testing.B) {
+			for b.Loop() {
+				if ms, err := c.LinkModes(); err != nil || len(ms) != 64 {
+					b.Fatalf("%d modes, %v", len(ms), err)
+				}
+			}
+		})
+		b.Run("per-nic", func(b *testing.B) {
+			for b.Loop() {
+				for _, ifi := range ifis {
+					if _, err := c.LinkMode(ifi); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+	})
+}
