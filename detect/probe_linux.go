@@ -66,6 +66,11 @@ func Probe(ctx context.Context, opts Options) (Inventory, error) {
 		cands = append(cands, candidate{rtLink: l, bus: bus, sysErr: sysErr})
 	}
 
+	if len(cands) == 0 {
+		log.Debug("probe done: no NICs", "links", len(links), "took", time.Since(start))
+		return Inventory{Interfaces: []NIC{}}, nil
+	}
+
 	ifis := make([]ethtool.Interface, len(cands))
 	for i, c := range cands {
 		ifis[i] = ethtool.Interface{Index: c.Attrs().Index, Name: c.Attrs().Name}
