@@ -1,0 +1,53 @@
+# bondstrap — build, check, test, demo.
+#
+#   make demo    boot a VM with emulated NICs and watch bondstrap bond them
+#   make test    every test: unit, network-namespace and VM (root)
+#   make bench   benchmarks
+
+GO          ?= go
+BIN         := bin/bondstrap
+VERSION     ?= $(shell git describe --always --dirty 2>/dev/null || echo devel)
+LDFLAGS     := -s -w -X main.version=$(VERSION)
+STATICCHECK_VERSION := v0.8.2
+GOBIN       := $(shell $(GO) env GOPATH)/bin
+STATICCHECK := $(GOBIN)/staticcheck
+
+.PHONY: all build deps check test unit e2e bench demo clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/bondstrap
+
+# Everything the tests need that is not Go: QEMU, dnsmasq, busybox and Debian's
+# kernel for the guest. Idempotent; cached under $${BONDSTRAP_CACHE:-/var/cache/bondstrap}.
+deps:
+	./test/setup.sh
+
+$(STATICCHECK):
+	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+check: $(STATICCHECK)
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+
+# Unit and namespace tests (namespace tests need root).
+unit:
+	$(GO) test -count=1 -short ./...
+
+# VM tests: real bonds in QEMU. A VM that cannot boot fails the run.
+e2e: deps
+	$(GO) test -count=1 -timeout 60m -v ./test/...
+
+test: deps check build
+	$(GO) test -count=1 -timeout 75m ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+demo: deps build
+	$(GO) run ./test/cmd/demo
+
+clean:
+	rm -rf bin

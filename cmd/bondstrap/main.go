@@ -1,0 +1,117 @@
+// Command bondstrap brings a bare-metal server up on a bonded network at first
+// boot: it reads a netplan v2 config extended with NIC-selection rules, probes
+// the NICs, picks each bond's members, builds the bonds, obtains addressing and
+// writes systemd-networkd units so the same network comes back on every boot.
+//
+// Usage:
+//
+//	bondstrap detect   [-o table|json]
+//	bondstrap validate -c FILE
+//	bondstrap plan     -c FILE [--inventory FILE] [-o table|json]
+//	bondstrap render   -c FILE --inventory FILE --root DIR
+//	bondstrap apply    -c FILE [--root DIR]
+//	bondstrap status   [-o table|json]
+//	bondstrap version
+//
+// Exit status: 0 success; 2 the config or the arguments are wrong; 1 anything
+// else failed.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit statuses.
+const (
+	exitOK     = 0
+	exitFailed = 1
+	exitUsage  = 2
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// command is one subcommand: its name, a one-line synopsis and its body.
+type command struct {
+	name     string
+	synopsis string
+	run      func(ctx context.Context, env *env, args []string) error
+}
+
+// env is what a subcommand may use of the process: its outputs and logger.
+type env struct {
+	stdout, stderr io.Writer
+	log            *slog.Logger
+}
+
+var commands = []command{
+	{"detect", "[-o table|json]                         the NIC inventory of this machine", runDetect},
+	{"validate", "-c FILE                                 check a config, change nothing", runValidate},
+	{"plan", "-c FILE [--inventory FILE] [-o table|json]  which NICs each bond gets, and why", runPlan},
+	{"render", "-c FILE --inventory FILE --root DIR       write the networkd units of that plan", runRender},
+	{"apply", "-c FILE [--root DIR]                       provision now: bond, address, persist", runApply},
+	{"status", "[-o table|json]                           the live bonds", runStatus},
+	{"version", "                                          print the version", runVersion},
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stderr)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	e := &env{stdout: stdout, stderr: stderr, log: newLogger(stderr)}
+	for _, c := range commands {
+		if c.name != args[0] {
+			continue
+		}
+		err := c.run(ctx, e, args[1:])
+		if err == nil {
+			return exitOK
+		}
+		if errors.Is(err, errHelp) {
+			return exitOK
+		}
+		fmt.Fprintf(stderr, "bondstrap %s: %v\n", c.name, err)
+		return exitCode(err)
+	}
+	fmt.Fprintf(stderr, "bondstrap: unknown command %q\n", args[0])
+	usage(stderr)
+	return exitUsage
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage:")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  bondstrap %-8s %s\n", c.name, c.synopsis)
+	}
+	fmt.Fprintln(w, "\nexit status: 0 success, 2 the config or the arguments are wrong, 1 anything else failed")
+}
+
+// newLogger logs text to w at the level BONDSTRAP_LOG names (debug, info,
+// warn, error; default info), or that the kernel command line sets with
+// bondstrap.log=LEVEL.
+func newLogger(w io.Writer) *slog.Logger {
+	level := os.Getenv("BONDSTRAP_LOG")
+	if level == "" {
+		level = kernelCmdline().Get("bondstrap.log")
+	}
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// bondstrap runs the command line in-process and returns its exit status and
+// outputs.
+func bondstrap(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), args, &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestExitStatus(t *testing.T) {
+	badCfg := writeFile(t, "bad.yaml", "network:\n  version: 2\n  bonds:\n    bond0:\n      interfaces: [nope]\n")
+	badInv := writeFile(t, "inv.json", `{"interfaces": [{"name": "eth0", "vendor_id": "80861"}]}`)
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stderr string
+	}{
+		{"no command", nil, exitUsage, "usage:"},
+		{"unknown command", []string{"frobnicate"}, exitUsage, `unknown command "frobnicate"`},
+		{"unknown flag", []string{"validate", "--frob"}, exitUsage, "flag provided but not defined: -frob"},
+		{"missing config", []string{"validate"}, exitUsage, "-c FILE is required"},
+		{"stray argument", []string{"validate", "-c", "testdata/fleet.yaml", "extra"}, exitUsage, `unexpected argument "extra"`},
+		{"bad output", []string{"plan", "-c", "testdata/fleet.yaml", "-o", "xml"}, exitUsage, `-o "xml": expected table or json`},
+		{"config file missing", []string{"validate", "-c", "/nonexistent/bondstrap.yaml"}, exitUsage, "/nonexistent/bondstrap.yaml"},
+		{"bad config", []string{"validate", "-c", badCfg}, exitUsage, badCfg + ": network.bonds.bond0.interfaces"},
+		{"bad inventory", []string{"plan", "-c", "testdata/fleet.yaml", "--inventory", badInv}, exitUsage, badInv},
+		{"render needs root", []string{"render", "-c", "testdata/fleet.yaml", "--inventory", "testdata/dell-r740-x710-bcm5720.json"}, exitUsage, "--root DIR are required"},
+		{"selection shortfall", []string{"plan", "-c", "testdata/fleet.yaml", "--inventory", "testdata/ixgbe-no-link.json"}, exitFailed, "bond bond1: 0 member(s) selected"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, stderr := bondstrap(t, tt.args...)
+			if code != tt.code {
+				t.Errorf("exit status %d, want %d; stderr:\n%s", code, tt.code, stderr)
+			}
+			if !strings.Contains(stderr, tt.stderr) {
+				t.Errorf("stderr lacks %q:\n%s", tt.stderr, stderr)
+			}
+		})
+	}
+}
+
+func TestValidate(t *testing.T) {
+	code, stdout, stderr := bondstrap(t, "validate", "-c", "testdata/fleet.yaml")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if want := "testdata/fleet.yaml: valid: 2 ethernets id(s), 2 bond(s): bond0, bond1\n"; stdout != want {
+		t.Errorf("stdout = %q, want %q", stdout, want)
+	}
+}
+
+// The JSON shape of plan is an interface other tools read: check the fields
+// the issue fixes.
+func TestPlanJSON(t *testing.T) {
+	code, stdout, stderr := bondstrap(t, "plan", "-c", "testdata/fleet.yaml",
+		"--inventory", "testdata/dell-r740-x710-bcm5720.json", "-o", "json")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var got struct {
+		Bonds []struct {
+			Name    string   `json:"name"`
+			Mode    string   `json:"mode"`
+			Members []string `json:"members"`
+			Primary *string  `json:"primary"`
+		} `json:"bonds"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+		t.Fatalf("plan -o json is not JSON: %v\n%s", err, stdout)
+	}
+	if len(got.Bonds) != 2 {
+		t.Fatalf("bonds = %+v", got.Bonds)
+	}
+	b0, b1 := got.Bonds[0], got.Bonds[1]
+	if b0.Name != "bond0" || b0.Mode != "802.3ad" || !reflect.DeepEqual(b0.Members, []string{"ens1f0", "ens1f1", "ens1f2"}) {
+		t.Errorf("bond0 = %+v", b0)
+	}
+	if b0.Primary == nil || *b0.Primary != "" {
+		t.Errorf("bond0 primary = %v, want present and empty", b0.Primary)
+	}
+	if b1.Name != "bond1" || b1.Mode != "active-backup" || b1.Primary == nil || *b1.Primary != "eno1" {
+		t.Errorf("bond1 = %+v", b1)
+	}
+}
+
+func TestPlanTable(t *testing.T) {
+	code, stdout, stderr := bondstrap(t, "plan", "-c", "testdata/fleet.yaml",
+		"--inventory", "testdata/dell-r740-x710-bcm5720.json")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{
+		"bond0  mode 802.3ad  speed 10G",
+		"1. ens1f0",
+		"0000:3b:00.0",
+		"ens1f3",
+		"speed unknown",
+		"bond1  mode active-backup  primary eno1",
+		"unused: eno2, ens1f3",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("plan table lacks %q:\n%s", want, stdout)
+		}
+	}
+}
+
+func TestRenderIsIdempotent(t *testing.T) {
+	root := t.TempDir()
+	args := []string{"render", "-c", "testdata/fleet.yaml", "--inventory", "testdata/dell-r740-x710-bcm5720.json", "--root", root}
+	code, stdout, stderr := bondstrap(t, args...)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stdout, "wrote etc/systemd/network/") {
+		t.Errorf("first render wrote nothing:\n%s", stdout)
+	}
+	entries, err := os.ReadDir(filepath.Join(root, "etc/systemd/network"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two bonds: .netdev + .network each, and one .network per member (3 + 1).
+	if len(entries) != 8 {
+		t.Errorf("%d files rendered, want 8", len(entries))
+	}
+	code, stdout, stderr = bondstrap(t, args...)
+	if code != exitOK {
+		t.Fatalf("second render: exit %d: %s", code, stderr)
+	}
+	if want := "no changes: 8 unit(s) already up to date\n"; stdout != want {
+		t.Errorf("second render = %q, want %q", stdout, want)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	code, stdout, _ := bondstrap(t, "version")
+	if code != exitOK || !strings.HasPrefix(stdout, "bondstrap ") {
+		t.Errorf("version: exit %d, %q", code, stdout)
+	}
+}
+
+func TestParseCmdline(t *testing.T) {
+	c := parseCmdline(`BOOT_IMAGE=/vmlinuz root=UUID=1234 ro quiet bondstrap.config=/etc/b.yaml bondstrap.log=debug foo="a b" bondstrap.config=/run/b.yaml` + "\n")
+	want := cmdline{"BOOT_IMAGE": "/vmlinuz", "root": "UUID=1234", "ro": "", "quiet": "",
+		"bondstrap.config": "/run/b.yaml", "bondstrap.log": "debug", "foo": "a b"}
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("parseCmdline = %v, want %v", c, want)
+	}
+}

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/bondstrap/bondstrap/detect"
+	"github.com/bondstrap/bondstrap/netplan"
+	"github.com/bondstrap/bondstrap/units"
+)
+
+func newTable(w io.Writer) *tabwriter.Writer {
+	return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func speed(mbps int) string {
+	if mbps <= 0 {
+		return "-"
+	}
+	if mbps%1000 == 0 {
+		return fmt.Sprintf("%dG", mbps/1000)
+	}
+	return fmt.Sprintf("%dM", mbps)
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func printInventory(w io.Writer, inv detect.Inventory) error {
+	t := newTable(w)
+	fmt.Fprintln(t, "NAME\tPCI ADDRESS\tPCI ID\tDRIVER\tSPEED\tDUPLEX\tLINK\tPERMANENT MAC\tMTU")
+	for _, n := range inv.Interfaces {
+		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", n.Name, orDash(n.PCIAddress),
+			orDash(n.PCIID()), orDash(n.Driver), speed(n.SpeedMbps), orDash(n.Duplex),
+			yesNo(n.Carrier), orDash(n.HardwareMAC()), n.MTU)
+	}
+	return t.Flush()
+}
+
+func printPlan(w io.Writer, plan *netplan.Plan) error {
+	t := newTable(w)
+	for i, b := range plan.Bonds {
+		if i > 0 {
+			fmt.Fprintln(t)
+		}
+		header := fmt.Sprintf("%s  mode %s", b.Name, b.Mode)
+		if b.SpeedMbps > 0 {
+			header += "  speed " + speed(b.SpeedMbps)
+		}
+		if b.Primary != "" {
+			header += "  primary " + b.Primary
+		}
+		fmt.Fprintln(t, header)
+		for j, n := range b.MemberNICs {
+			fmt.Fprintf(t, "  %d. %s\t%s\t%s\t%s\t%s\t%s\n", j+1, n.Name, orDash(n.PCIAddress),
+				orDash(n.PCIID()), orDash(n.Driver), speed(n.SpeedMbps), b.Decisions[j].Reason)
+		}
+		for _, d := range b.Decisions[len(b.MemberNICs):] {
+			if strings.HasPrefix(d.Reason, "already taken by") {
+				continue
+			}
+			fmt.Fprintf(t, "  -  %s\tleft out: %s\n", d.NIC, d.Reason)
+		}
+	}
+	if len(plan.Unused) > 0 {
+		names := make([]string, len(plan.Unused))
+		for i, d := range plan.Unused {
+			names[i] = d.NIC
+		}
+		fmt.Fprintf(t, "\nunused: %s\n", strings.Join(names, ", "))
+	}
+	return t.Flush()
+}
+
+func printWriteResult(w io.Writer, res units.WriteResult) {
+	for _, p := range res.Written {
+		fmt.Fprintln(w, "wrote", p)
+	}
+	for _, p := range res.Removed {
+		fmt.Fprintln(w, "removed", p)
+	}
+	if len(res.Written) == 0 && len(res.Removed) == 0 {
+		fmt.Fprintf(w, "no changes: %d unit(s) already up to date\n", len(res.Unchanged))
+	}
+}
+
+// printStatus shows what /proc/net/bonding/<bond> shows, plus addresses and
+// counters.
+func printStatus(w io.Writer, bonds []detect.BondStatus) error {
+	if len(bonds) == 0 {
+		fmt.Fprintln(w, "no bonds")
+		return nil
+	}
+	t := newTable(w)
+	for i, b := range bonds {
+		if i > 0 {
+			fmt.Fprintln(t)
+		}
+		fmt.Fprintf(t, "%s  mode %s  mii %s  oper %s  mac %s  mtu %d\n", b.Name, b.Mode,
+			orDash(b.MIIStatus), orDash(b.OperState), orDash(b.MAC), b.MTU)
+		if b.ActiveMember != "" || b.Primary != "" {
+			fmt.Fprintf(t, "  active member %s  primary %s  primary-reselect %s\n",
+				orDash(b.ActiveMember), orDash(b.Primary), orDash(b.PrimaryReselect))
+		}
+		fmt.Fprintf(t, "  miimon %dms  updelay %dms  downdelay %dms  min-links %d",
+			b.MIIMonMs, b.UpDelayMs, b.DownDelayMs, b.MinLinks)
+		if b.XmitHashPolicy != "" {
+			fmt.Fprintf(t, "  xmit-hash %s", b.XmitHashPolicy)
+		}
+		fmt.Fprintln(t)
+		if b.ARPIntervalMs > 0 {
+			fmt.Fprintf(t, "  arp-interval %dms  targets %s  validate %s\n",
+				b.ARPIntervalMs, strings.Join(b.ARPIPTargets, ","), orDash(b.ARPValidate))
+		}
+		if b.Mode == "802.3ad" {
+			fmt.Fprintf(t, "  lacp-rate %s  ad-select %s", orDash(b.LACPRate), orDash(b.ADSelect))
+			if b.AD != nil {
+				fmt.Fprintf(t, "  aggregator %d  ports %d  actor key %d  partner key %d  partner mac %s",
+					b.AD.AggregatorID, b.AD.NumPorts, b.AD.ActorKey, b.AD.PartnerKey, b.AD.PartnerMAC)
+			}
+			fmt.Fprintln(t)
+		}
+		fmt.Fprintf(t, "  addresses %s\n", orDash(strings.Join(b.Addresses, " ")))
+		c := b.Counters
+		fmt.Fprintf(t, "  rx %d pkts %d B %d err %d drop  tx %d pkts %d B %d err %d drop\n",
+			c.RxPackets, c.RxBytes, c.RxErrors, c.RxDropped, c.TxPackets, c.TxBytes, c.TxErrors, c.TxDropped)
+		header := "  MEMBER\tSTATE\tMII\tSPEED\tDUPLEX\tLINK FAILURES\tPERMANENT MAC"
+		if b.Mode == "802.3ad" {
+			header += "\tAGGREGATOR\tACTOR STATE\tPARTNER STATE"
+		}
+		fmt.Fprintln(t, header)
+		for _, m := range b.Members {
+			fmt.Fprintf(t, "  %s\t%s\t%s\t%s\t%s\t%d\t%s", m.Name, orDash(m.State), orDash(m.MIIStatus),
+				speed(m.SpeedMbps), orDash(m.Duplex), m.LinkFailureCount, orDash(m.PermanentMAC))
+			if b.Mode == "802.3ad" {
+				fmt.Fprintf(t, "\t%d\t%s\t%s", m.AggregatorID, m.ActorPortState, m.PartnerPortState)
+			}
+			fmt.Fprintln(t)
+		}
+	}
+	return t.Flush()
+}
