@@ -1,0 +1,108 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bondstrap/bondstrap/test/vm"
+)
+
+// waitCarrier is a guest script that waits up to 10 s for an interface's carrier to
+// read want (sysfs has no event a shell can wait on) and prints how long it took.
+func waitCarrier(iface, want string) string {
+	return fmt.Sprintf(`f=/sys/class/net/%s/carrier; i=0
+while [ "$(cat $f 2>/dev/null)" != %s ]; do
+	i=$((i+1)); [ $i -gt 200 ] && { echo "carrier $(cat $f 2>&1) after 10s" >&2; exit 1; }
+	sleep 0.05
+done
+echo $((i*50))ms`, iface, want)
+}
+
+// TestHarnessSmoke proves the VM harness that the bondstrap scenarios stand on: NICs
+// with the PCI IDs and speeds the selectors match on, the bonding driver, DHCP from
+// the host's dnsmasq, and links cut over QMP.
+func TestHarnessSmoke(t *testing.T) {
+	v := vm.New(t, vm.Config{NICs: []vm.NIC{vm.Virtio(10000), vm.Virtio(10000), vm.E1000()}})
+
+	t.Run("PCIIDsAndSpeeds", func(t *testing.T) {
+		want := []struct{ pciID, speed string }{{"0x1af4:0x1000", "10000"}, {"0x1af4:0x1000", "10000"}, {"0x8086:0x100e", "1000"}}
+		for i, w := range want {
+			iface := v.Iface(i)
+			// For virtio, device is the virtio device (1af4:0001); its parent is the
+			// PCI function.
+			got := strings.TrimSpace(v.MustRun(t, fmt.Sprintf(`d=$(readlink -f /sys/class/net/%s/device)
+case $(readlink $d/subsystem) in */pci) ;; *) d=${d%%/*} ;; esac
+echo $(cat $d/vendor):$(cat $d/device)`, iface)))
+			if got != w.pciID {
+				t.Errorf("NIC %d (%s): PCI ID %s, want %s", i, iface, got, w.pciID)
+			}
+			v.MustRun(t, "ip link set "+iface+" up")
+			took := strings.TrimSpace(v.MustRun(t, waitCarrier(iface, "1")))
+			speed := strings.TrimSpace(v.MustRun(t, "cat /sys/class/net/"+iface+"/speed"))
+			if speed != w.speed {
+				t.Errorf("NIC %d (%s): speed %s, want %s", i, iface, speed, w.speed)
+			}
+			t.Logf("NIC %d: %s %s %s Mb/s, carrier after %s", i, iface, got, speed, took)
+		}
+	})
+
+	t.Run("Bonding", func(t *testing.T) {
+		// Loaded with max_bonds=0: the module is there, no bond0 yet.
+		v.MustRun(t, "test -d /sys/module/bonding && ! test -e /sys/class/net/bond0")
+		mode := v.MustRun(t, `echo +bondtest > /sys/class/net/bonding_masters
+echo active-backup > /sys/class/net/bondtest/bonding/mode
+cat /sys/class/net/bondtest/bonding/mode
+echo -bondtest > /sys/class/net/bonding_masters`)
+		if !strings.HasPrefix(mode, "active-backup") {
+			t.Errorf("bond mode %q, want active-backup", mode)
+		}
+	})
+
+	t.Run("DHCP", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		iface := v.Iface(0)
+		start := time.Now()
+		v.MustRun(t, "udhcpc -i "+iface+" -n -q -t 10 -T 1 -x hostname:smoke")
+		took := time.Since(start)
+		lease, err := v.Net.WaitLease(ctx, 0, v.NICs[0].MAC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("lease %s for %s (%s) in %v", lease.IP, lease.MAC, lease.Hostname, took.Round(time.Millisecond))
+		got := v.MustRun(t, "ip -4 -o addr show dev "+iface)
+		if !strings.Contains(got, " "+lease.IP.String()+"/24 ") {
+			t.Errorf("guest %s has %q, want the leased %s/24", iface, got, lease.IP)
+		}
+		route := v.MustRun(t, "ip route show default")
+		if !strings.Contains(route, "via "+v.Net.HostAddr(0).String()) {
+			t.Errorf("default route %q, want via %s (the DHCP router option)", route, v.Net.HostAddr(0))
+		}
+		st, err := v.Net.Ping(ctx, lease.IP, 20, 10*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Lost() != 0 {
+			t.Errorf("ping host → guest: %d of %d lost", st.Lost(), st.Sent)
+		}
+	})
+
+	t.Run("SetLink", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		iface := v.Iface(1)
+		v.MustRun(t, "ip link set "+iface+" up")
+		v.MustRun(t, waitCarrier(iface, "1"))
+		if err := v.SetLink(ctx, 1, false); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("carrier lost after %s", strings.TrimSpace(v.MustRun(t, waitCarrier(iface, "0"))))
+		if err := v.SetLink(ctx, 1, true); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("carrier back after %s", strings.TrimSpace(v.MustRun(t, waitCarrier(iface, "1"))))
+	})
+}

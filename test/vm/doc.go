@@ -1,0 +1,25 @@
+// Package vm boots throwaway QEMU virtual machines for bondstrap's end-to-end tests.
+//
+// The host kernel of the test machines has no bonding driver, so bonds are real only
+// inside a VM. A VM here is Debian's kernel (cached by test/setup.sh) booted under
+// qemu-system-x86_64 -accel tcg with the test initramfs (initramfs/testinitrd), with
+// emulated NICs whose PCI IDs and speeds differ: virtio-net-pci (1af4:1000, speed as
+// configured) and e1000 (8086:100e, 1000 Mb/s).
+//
+// Each VM gets a network namespace of its own (Network) in which every guest NIC is a
+// tap device on a bridge (one bridge per L2 segment), the host has an address on each
+// bridge, and dnsmasq serves DHCP. QEMU runs inside that namespace, so no guest packet
+// can leave it. Links are cut and restored with QMP set_link, and commands run in the
+// guest through an agent on the second serial port (VM.Run).
+//
+// In a test:
+//
+//	v := vm.New(t, vm.Config{NICs: []vm.NIC{vm.Virtio(10000), vm.Virtio(10000), vm.E1000()}})
+//	out := v.MustRun(t, "cat /sys/class/net/"+v.Iface(0)+"/speed")
+//	lease, err := v.Net.WaitLease(ctx, 0, v.NICs[0].MAC)
+//	err = v.SetLink(ctx, 0, false)
+//
+// New skips under -short, and otherwise fails the test (never skips) when the
+// machine is not prepared and test/setup.sh cannot prepare it, or when the VM does not
+// boot within its deadline.
+package vm
