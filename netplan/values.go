@@ -112,7 +112,7 @@ var durationUnits = []struct {
 // monitor intervals and delays, seconds for learn-packet-interval); otherwise
 // one or more numbers each followed by a unit (us, ms, s, m/min, h), as in
 // "100ms", "2s" or "1m 30s". The result must be a whole number of
-// milliseconds, the resolution of the bonding driver.
+// milliseconds, the resolution of the bonding driver; bareUnit must be too.
 func ParseDuration(s string, bareUnit time.Duration) (Duration, error) {
 	in := strings.TrimSpace(s)
 	if in == "" {
@@ -159,6 +159,9 @@ func ParseDuration(s string, bareUnit time.Duration) (Duration, error) {
 }
 
 func durationOf(s string, n int64, unit time.Duration) (Duration, error) {
+	if unit < time.Millisecond || unit%time.Millisecond != 0 {
+		return Duration{}, fmt.Errorf("internal error: bare unit %v is not whole milliseconds", unit)
+	}
 	if n < 0 {
 		return Duration{}, fmt.Errorf("%q is negative", s)
 	}
