@@ -1,0 +1,323 @@
+package netplan
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// twoNICs starts a config with two ethernets ids that are interface names.
+const twoNICs = "network:\n  version: 2\n  ethernets:\n    eno1: {}\n    eno2: {}\n"
+
+// withBond is a config whose bond0 takes eno1 and eno2, with body added to
+// bond0's mapping.
+func withBond(body string) string {
+	return twoNICs + "  bonds:\n    bond0:\n      interfaces: [eno1, eno2]\n" + indent(body, 6)
+}
+
+// withParams is withBond with params as bond0's parameters.
+func withParams(params string) string {
+	return withBond("parameters:\n" + indent(params, 2))
+}
+
+// withMatch is a config whose bond0 takes the ethernets id "up", which has
+// match as its match rule.
+func withMatch(match string) string {
+	return "network:\n  version: 2\n  ethernets:\n    up:\n      match:\n" + indent(match, 8) +
+		"  bonds:\n    bond0:\n      interfaces: [up]\n"
+}
+
+func indent(s string, n int) string {
+	pad := strings.Repeat(" ", n)
+	var b strings.Builder
+	for line := range strings.Lines(s) {
+		if strings.TrimSpace(line) != "" {
+			b.WriteString(pad)
+		}
+		b.WriteString(line)
+	}
+	out := b.String()
+	if out != "" && !strings.HasSuffix(out, "\n") {
+		out += "\n"
+	}
+	return out
+}
+
+func arpTargets(n int) string {
+	t := make([]string, n)
+	for i := range t {
+		t[i] = fmt.Sprintf("192.0.2.%d", i+1)
+	}
+	return "[" + strings.Join(t, ", ") + "]"
+}
+
+// badConfigs is the negative corpus: every config must be refused with an
+// error at path (a substring of the key path; "" for file-level errors) whose
+// message contains msg, and at line when line is not 0.
+var badConfigs = []struct {
+	name, yaml, path, msg string
+	line                  int
+}{
+	// The file as a whole.
+	{name: "empty file", yaml: "", msg: "empty"},
+	{name: "whitespace-only file", yaml: "  \n\t\n\n", msg: "empty"},
+	{name: "comments-only file", yaml: "# nothing here\n", msg: "empty"},
+	{name: "unclosed flow sequence", yaml: "network:\n  version: 2\n  bonds: [\n", msg: "invalid YAML", line: 3},
+	{name: "tab indentation", yaml: "network:\n\tversion: 2\n", msg: "invalid YAML", line: 2},
+	{name: "bad indentation", yaml: "network:\n  version: 2\n ethernets: {}\n", msg: "invalid YAML"},
+	{name: "duplicate top-level key", yaml: "network: {version: 2}\nnetwork: {version: 2}\n", msg: `duplicate key "network"`, line: 2},
+	{name: "duplicate bond name", yaml: withBond("") + "    bond0:\n      interfaces: [eno1]\n", msg: `duplicate key "bond0"`, line: 10},
+	{name: "duplicate parameter", yaml: withParams("mode: 802.3ad\nmode: active-backup\n"), msg: `duplicate key "mode"`, line: 11},
+	{name: "two YAML documents", yaml: withBond("") + "---\n" + withBond(""), msg: "more than one YAML document", line: 9},
+	{name: "top level is a list", yaml: "- network\n", msg: "expected a mapping with a network key"},
+	{name: "top level is a string", yaml: "network\n", msg: "expected a mapping with a network key"},
+	{name: "no network key", yaml: "bondstrap: {on-failure: rollback}\n", path: "network", msg: "missing"},
+
+	// Unknown keys, at every level.
+	{name: "unknown top-level key", yaml: withBond("") + "networks: {}\n", path: "networks", msg: "unknown key"},
+	{name: "top-level key in the wrong case", yaml: strings.Replace(withBond(""), "network:", "Network:", 1), path: "Network", msg: "case-sensitive"},
+	{name: "unknown network key", yaml: withBond("") + "  ethernet: {}\n", path: "network.ethernet", msg: `unknown key "ethernet"`},
+	{name: "netplan vlans", yaml: withBond("") + "  vlans: {}\n", path: "network.vlans", msg: "not supported by bondstrap"},
+	{name: "netplan bridges", yaml: withBond("") + "  bridges: {}\n", path: "network.bridges", msg: "not supported by bondstrap"},
+	{name: "unknown ethernet key", yaml: strings.Replace(withBond(""), "eno1: {}", "eno1: {speed: 10}", 1), path: "network.ethernets.eno1.speed", msg: "unknown key"},
+	{name: "dhcp4 on an ethernet", yaml: strings.Replace(withBond(""), "eno1: {}", "eno1: {dhcp4: true}", 1), path: "network.ethernets.eno1.dhcp4", msg: "not supported by bondstrap"},
+	{name: "set-name on an ethernet entry", yaml: strings.Replace(withMatch("driver: ixgbe\n"), "    up:\n", "    up:\n      set-name: lan0\n", 1), path: "network.ethernets.up.set-name", msg: "not supported by bondstrap"},
+	{name: "addresses on an ethernet", yaml: strings.Replace(withBond(""), "eno1: {}", "eno1: {addresses: [192.0.2.1/24]}", 1), path: "network.ethernets.eno1.addresses", msg: "configure addressing on the bond"},
+	{name: "unknown match key", yaml: withMatch("pci: 8086:1572\n"), path: "network.ethernets.up.match.pci", msg: "unknown key"},
+	{name: "match key in the wrong case", yaml: withMatch("MACAddress: aa:bb:cc:dd:ee:ff\n"), path: "network.ethernets.up.match.MACAddress", msg: `did you mean "macaddress"`},
+	{name: "unknown bond key", yaml: withBond("members: [eno1]\n"), path: "network.bonds.bond0.members", msg: "unknown key"},
+	{name: "bond parameter outside parameters", yaml: withBond("mode: 802.3ad\n"), path: "network.bonds.bond0.mode", msg: "write it under parameters"},
+	{name: "dhcp6 on a bond", yaml: withBond("dhcp6: true\n"), path: "network.bonds.bond0.dhcp6", msg: "not supported by bondstrap"},
+	{name: "unknown parameter", yaml: withParams("lacp_rate: fast\n"), path: "network.bonds.bond0.parameters.lacp_rate", msg: "unknown key"},
+	{name: "unsupported route key", yaml: withBond("routes: [{to: default, via: 192.0.2.1, from: 192.0.2.5}]\n"), path: "network.bonds.bond0.routes[0].from", msg: "not supported by bondstrap"},
+	{name: "unknown bondstrap option", yaml: withBond("") + "bondstrap: {timeout: 5s}\n", path: "bondstrap.timeout", msg: "unknown key"},
+	{name: "deprecated and current parameter name together", yaml: withParams("packets-per-slave: 2\npackets-per-member: 3\n"), path: "parameters.packets-per-slave", msg: "keep only packets-per-member"},
+
+	// Wrong types.
+	{name: "ethernets is a list", yaml: "network:\n  version: 2\n  ethernets: [eno1]\n  bonds: {bond0: {interfaces: [eno1]}}\n", path: "network.ethernets", msg: "expected a mapping, got a list"},
+	{name: "ethernet without a value", yaml: strings.Replace(withBond(""), "eno1: {}", "eno1:", 1), path: "network.ethernets.eno1", msg: "write {} for an empty mapping"},
+	{name: "bond without a value", yaml: twoNICs + "  bonds:\n    bond0:\n", path: "network.bonds.bond0", msg: "has no value"},
+	{name: "interfaces is a string", yaml: twoNICs + "  bonds: {bond0: {interfaces: eno1}}\n", path: "network.bonds.bond0.interfaces", msg: "expected a list of strings"},
+	{name: "version is quoted", yaml: strings.Replace(withBond(""), "version: 2", `version: "2"`, 1), path: "network.version", msg: "without quotes"},
+	{name: "mtu is a word", yaml: withBond("mtu: jumbo\n"), path: "network.bonds.bond0.mtu", msg: "expected an integer"},
+	{name: "mtu is a fraction", yaml: withBond("mtu: 1500.5\n"), path: "network.bonds.bond0.mtu", msg: "expected an integer"},
+	{name: "mtu out of range of int64", yaml: withBond("mtu: 99999999999999999999999\n"), path: "network.bonds.bond0.mtu", msg: "out of range"},
+	{name: "dhcp4 is a quoted string", yaml: withBond(`dhcp4: "true"` + "\n"), path: "network.bonds.bond0.dhcp4", msg: "expected a boolean"},
+	{name: "unquoted yes where a string is expected", yaml: withParams("mode: active-backup\nprimary: yes\n"), path: "network.bonds.bond0.parameters.primary", msg: "quote the value"},
+	{name: "unquoted no as an interface id", yaml: twoNICs + "  bonds: {bond0: {interfaces: [eno1, no]}}\n", path: "network.bonds.bond0.interfaces[1]", msg: "booleans"},
+	{name: "number in a pci-id list", yaml: withMatch(`pci-id: ["8086:1572", 1572]` + "\n"), path: "network.ethernets.up.match.pci-id[1]", msg: "got the number 1572"},
+	{name: "driver is a mapping", yaml: withMatch("driver: {name: ixgbe}\n"), path: "network.ethernets.up.match.driver", msg: "expected a string or a list"},
+	{name: "min-speed is a string", yaml: withMatch("min-speed: 10G\n"), path: "network.ethernets.up.match.min-speed", msg: "expected an integer"},
+	{name: "empty string value", yaml: withParams(`lacp-rate: ""` + "\n"), path: "network.bonds.bond0.parameters.lacp-rate", msg: "empty string"},
+	{name: "newline in a value", yaml: withMatch(`name: "ens1\nDHCP=yes"` + "\n"), path: "network.ethernets.up.match.name", msg: "control character"},
+	{name: "control character in a map key", yaml: strings.Replace(withBond(""), "bond0:", `"bond0\u0007":`, 1), path: "network.bonds", msg: "control character"},
+
+	// network-level values.
+	{name: "version 1", yaml: strings.Replace(withBond(""), "version: 2", "version: 1", 1), path: "network.version", msg: "version 2"},
+	{name: "version missing", yaml: strings.Replace(withBond(""), "  version: 2\n", "", 1), path: "network.version", msg: "missing"},
+	{name: "NetworkManager renderer", yaml: withBond("") + "  renderer: NetworkManager\n", path: "network.renderer", msg: "networkd"},
+	{name: "no bonds", yaml: twoNICs, path: "network.bonds", msg: "at least one bond"},
+
+	// Interfaces and ids.
+	{name: "undefined ethernets id", yaml: twoNICs + "  bonds: {bond0: {interfaces: [eno1, eno3]}}\n", path: "network.bonds.bond0.interfaces[1]", msg: `"eno3" is not defined`},
+	{name: "id in two bonds", yaml: withBond("") + "    bond1:\n      interfaces: [eno2]\n", path: "network.bonds.bond1.interfaces[0]", msg: "already an interface of bond bond0"},
+	{name: "id listed twice in one bond", yaml: twoNICs + "  bonds: {bond0: {interfaces: [eno1, eno1]}}\n", path: "network.bonds.bond0.interfaces[1]", msg: "listed twice"},
+	{name: "empty interfaces", yaml: twoNICs + "  bonds: {bond0: {interfaces: []}}\n", path: "network.bonds.bond0.interfaces", msg: "is empty"},
+	{name: "bond name over 15 bytes", yaml: strings.Replace(withBond(""), "bond0:", "bond-uplinks-0001:", 1), path: "network.bonds.bond-uplinks-0001", msg: "17 bytes long"},
+	{name: "bond name with a slash", yaml: strings.Replace(withBond(""), "bond0:", `"bond/0":`, 1), path: `network.bonds["bond/0"]`, msg: "'/'"},
+	{name: "bond name all digits", yaml: strings.Replace(withBond(""), "bond0:", `"0":`, 1), path: "network.bonds.0", msg: "all digits"},
+	{name: "bond name is also an ethernets id", yaml: twoNICs + "  bonds: {eno1: {interfaces: [eno2]}}\n", path: "network.bonds.eno1", msg: "both a bond and an ethernets id"},
+	{name: "interface name ..", yaml: "network:\n  version: 2\n  ethernets: {\"..\": {}}\n  bonds: {bond0: {interfaces: [\"..\"]}}\n", path: `network.ethernets[".."]`, msg: "not a valid interface name"},
+	{name: "interface name over 15 bytes", yaml: "network:\n  version: 2\n  ethernets: {enp175s0f1np1xyz: {}}\n  bonds: {bond0: {interfaces: [enp175s0f1np1xyz]}}\n", path: "network.ethernets.enp175s0f1np1xyz", msg: "16 bytes long"},
+	{name: "interface name with a space", yaml: "network:\n  version: 2\n  ethernets: {\"en o1\": {}}\n  bonds: {bond0: {interfaces: [\"en o1\"]}}\n", path: `network.ethernets["en o1"]`, msg: "space"},
+	{name: "match id with a slash", yaml: "network:\n  version: 2\n  ethernets: {\"up/link\": {match: {driver: ixgbe}}}\n  bonds: {bond0: {interfaces: [\"up/link\"]}}\n", path: `network.ethernets["up/link"]`, msg: "'/'"},
+
+	// Modes.
+	{name: "unknown mode name", yaml: withParams("mode: lacp\n"), path: "network.bonds.bond0.parameters.mode", msg: "unknown bond mode"},
+	{name: "mode number out of range", yaml: withParams("mode: 7\n"), path: "network.bonds.bond0.parameters.mode", msg: "a number 0-6"},
+	{name: "mode in upper case", yaml: withParams("mode: 802.3AD\n"), path: "network.bonds.bond0.parameters.mode", msg: "unknown bond mode"},
+	{name: "mode is a list", yaml: withParams("mode: [802.3ad]\n"), path: "network.bonds.bond0.parameters.mode", msg: "expected a bond mode"},
+	{name: "lacp-rate outside 802.3ad", yaml: withParams("mode: active-backup\nlacp-rate: fast\n"), path: "parameters.lacp-rate", msg: "not supported in mode active-backup"},
+	{name: "lacp-rate in the default mode", yaml: withParams("lacp-rate: fast\n"), path: "parameters.lacp-rate", msg: "not supported in mode balance-rr"},
+	{name: "arp-interval in 802.3ad", yaml: withParams("mode: 802.3ad\narp-interval: 100\narp-ip-targets: [192.0.2.1]\n"), path: "parameters.arp-interval", msg: "not supported in mode 802.3ad"},
+	{name: "arp-validate in balance-alb", yaml: withParams("mode: balance-alb\narp-validate: all\n"), path: "parameters.arp-validate", msg: "not supported in mode balance-alb"},
+	{name: "primary in balance-rr", yaml: withParams("mode: balance-rr\nprimary: eno1\n"), path: "parameters.primary", msg: "only in active-backup, balance-tlb, balance-alb"},
+	{name: "packets-per-member in 802.3ad", yaml: withParams("mode: 802.3ad\npackets-per-member: 2\n"), path: "parameters.packets-per-member", msg: "not supported in mode 802.3ad"},
+
+	// Enumerations.
+	{name: "lacp-rate medium", yaml: withParams("mode: 802.3ad\nlacp-rate: medium\n"), path: "parameters.lacp-rate", msg: "one of slow, fast"},
+	{name: "transmit-hash-policy layer5", yaml: withParams("transmit-hash-policy: layer5\n"), path: "parameters.transmit-hash-policy", msg: "layer3+4"},
+	{name: "ad-select fastest", yaml: withParams("mode: 802.3ad\nad-select: fastest\n"), path: "parameters.ad-select", msg: "stable, bandwidth, count"},
+	{name: "arp-validate some", yaml: withParams("arp-validate: some\n"), path: "parameters.arp-validate", msg: "filter_active"},
+	{name: "arp-all-targets every", yaml: withParams("arp-all-targets: every\n"), path: "parameters.arp-all-targets", msg: "any, all"},
+	{name: "fail-over-mac-policy sometimes", yaml: withParams("fail-over-mac-policy: sometimes\n"), path: "parameters.fail-over-mac-policy", msg: "follow"},
+	{name: "primary-reselect-policy never", yaml: withParams("primary-reselect-policy: never\n"), path: "parameters.primary-reselect-policy", msg: "always, better, failure"},
+	{name: "dhcp-identifier duid", yaml: withBond("dhcp4: true\ndhcp-identifier: duid\n"), path: "network.bonds.bond0.dhcp-identifier", msg: "only mac"},
+
+	// Numeric ranges.
+	{name: "gratuitous-arp 256", yaml: withParams("gratuitous-arp: 256\n"), path: "parameters.gratuitous-arp", msg: "0-255"},
+	{name: "resend-igmp negative", yaml: withParams("resend-igmp: -1\n"), path: "parameters.resend-igmp", msg: "0-255"},
+	{name: "packets-per-member 65536", yaml: withParams("packets-per-member: 65536\n"), path: "parameters.packets-per-member", msg: "0-65535"},
+	{name: "min-links negative", yaml: withParams("min-links: -1\n"), path: "parameters.min-links", msg: "expected 0-"},
+	{name: "negative mii-monitor-interval", yaml: withParams("mii-monitor-interval: -100\n"), path: "parameters.mii-monitor-interval", msg: "non-negative"},
+	{name: "up-delay with an unknown unit", yaml: withParams("up-delay: 10x\n"), path: "parameters.up-delay", msg: "100ms"},
+	{name: "down-delay in days", yaml: withParams("down-delay: 30d\n"), path: "parameters.down-delay", msg: "100ms"},
+	{name: "mii-monitor-interval too long", yaml: withParams("mii-monitor-interval: 1000h\n"), path: "parameters.mii-monitor-interval", msg: "at most"},
+	{name: "learn-packet-interval 0", yaml: withParams("mode: balance-tlb\nlearn-packet-interval: 0\n"), path: "parameters.learn-packet-interval", msg: "1-"},
+	{name: "learn-packet-interval not whole seconds", yaml: withParams("mode: balance-alb\nlearn-packet-interval: 1500ms\n"), path: "parameters.learn-packet-interval", msg: "whole seconds"},
+	{name: "mtu 67", yaml: withBond("mtu: 67\n"), path: "network.bonds.bond0.mtu", msg: "68-65535"},
+	{name: "mtu 70000", yaml: withBond("mtu: 70000\n"), path: "network.bonds.bond0.mtu", msg: "68-65535"},
+	{name: "ethernet mtu 0", yaml: strings.Replace(withBond(""), "eno1: {}", "eno1: {mtu: 0}", 1), path: "network.ethernets.eno1.mtu", msg: "68-65535"},
+	{name: "min-members 0", yaml: withBond("min-members: 0\n"), path: "network.bonds.bond0.min-members", msg: "at least 1"},
+	{name: "max-members 0", yaml: withBond("max-members: 0\n"), path: "network.bonds.bond0.max-members", msg: "at least 1"},
+	{name: "min-members above max-members", yaml: withBond("min-members: 3\nmax-members: 2\n"), path: "network.bonds.bond0.min-members", msg: "above max-members 2"},
+	{name: "min-links above max-members", yaml: withBond("max-members: 2\nparameters: {min-links: 3}\n"), path: "parameters.min-links", msg: "above the bond's max-members"},
+	{name: "min-speed 0", yaml: withMatch("min-speed: 0\n"), path: "network.ethernets.up.match.min-speed", msg: "above 0"},
+	{name: "min-speed above max-speed", yaml: withMatch("min-speed: 25000\nmax-speed: 10000\n"), path: "network.ethernets.up.match.min-speed", msg: "above max-speed"},
+	{name: "speed in bit/s", yaml: withMatch("min-speed: 10000000000\n"), path: "network.ethernets.up.match.min-speed", msg: "Mb/s"},
+
+	// ARP monitoring.
+	{name: "arp-ip-target not an address", yaml: withParams("arp-interval: 100\narp-ip-targets: [gateway]\n"), path: "parameters.arp-ip-targets[0]", msg: "IPv4"},
+	{name: "arp-ip-target IPv6", yaml: withParams("arp-interval: 100\narp-ip-targets: [\"2001:db8::1\"]\n"), path: "parameters.arp-ip-targets[0]", msg: "IPv4"},
+	{name: "arp-ip-target broadcast", yaml: withParams("arp-interval: 100\narp-ip-targets: [255.255.255.255]\n"), path: "parameters.arp-ip-targets[0]", msg: "broadcast"},
+	{name: "17 arp-ip-targets", yaml: withParams("arp-interval: 100\narp-ip-targets: " + arpTargets(17) + "\n"), path: "parameters.arp-ip-targets", msg: "at most 16"},
+	{name: "duplicate arp-ip-target", yaml: withParams("arp-interval: 100\narp-ip-targets: [192.0.2.1, 192.0.2.1]\n"), path: "parameters.arp-ip-targets[1]", msg: "listed twice"},
+	{name: "arp-interval without targets", yaml: withParams("arp-interval: 100\n"), path: "parameters.arp-interval", msg: "needs arp-ip-targets"},
+	{name: "arp and mii monitors together", yaml: withParams("mii-monitor-interval: 100\narp-interval: 100\narp-ip-targets: [192.0.2.1]\n"), path: "parameters.arp-interval", msg: "both set"},
+	{name: "primary not among the interfaces", yaml: withParams("mode: active-backup\nprimary: eno3\n"), path: "parameters.primary", msg: "not one of this bond's interfaces"},
+
+	// Addressing.
+	{name: "address without prefix length", yaml: withBond("addresses: [192.0.2.10]\n"), path: "network.bonds.bond0.addresses[0]", msg: "prefix length is missing"},
+	{name: "address out of range", yaml: withBond("addresses: [192.0.2.300/24]\n"), path: "network.bonds.bond0.addresses[0]", msg: "expected an address with its prefix length"},
+	{name: "prefix length too long", yaml: withBond("addresses: [192.0.2.10/33]\n"), path: "network.bonds.bond0.addresses[0]", msg: "prefix"},
+	{name: "gateway4 is IPv6", yaml: withBond(`gateway4: "2001:db8::1"` + "\n"), path: "network.bonds.bond0.gateway4", msg: "IPv4"},
+	{name: "gateway4 is a name", yaml: withBond("gateway4: router\n"), path: "network.bonds.bond0.gateway4", msg: "expected an IPv4 address"},
+	{name: "route to a bad destination", yaml: withBond("routes: [{to: 10.0.0.0, via: 192.0.2.1}]\n"), path: "network.bonds.bond0.routes[0].to", msg: "prefix length"},
+	{name: "route with host bits", yaml: withBond("routes: [{to: 10.1.2.3/8, via: 192.0.2.1}]\n"), path: "network.bonds.bond0.routes[0].to", msg: "did you mean 10.0.0.0/8"},
+	{name: "route via a bad gateway", yaml: withBond("routes: [{to: default, via: 192.0.2}]\n"), path: "network.bonds.bond0.routes[0].via", msg: "expected an IP address"},
+	{name: "route mixes families", yaml: withBond(`routes: [{to: 10.0.0.0/8, via: "2001:db8::1"}]` + "\n"), path: "network.bonds.bond0.routes[0].via", msg: "same IP family"},
+	{name: "default route without via", yaml: withBond("routes: [{to: default}]\n"), path: "network.bonds.bond0.routes[0].via", msg: "needs a gateway"},
+	{name: "route without to", yaml: withBond("routes: [{via: 192.0.2.1}]\n"), path: "network.bonds.bond0.routes[0].to", msg: "missing"},
+	{name: "route table 0", yaml: withBond("routes: [{to: default, via: 192.0.2.1, table: 0}]\n"), path: "network.bonds.bond0.routes[0].table", msg: "routing table number"},
+	{name: "route metric negative", yaml: withBond("routes: [{to: default, via: 192.0.2.1, metric: -1}]\n"), path: "network.bonds.bond0.routes[0].metric", msg: "expected 0-"},
+	{name: "nameserver not an address", yaml: withBond("nameservers: {addresses: [dns.example.com]}\n"), path: "network.bonds.bond0.nameservers.addresses[0]", msg: "expected an IP address"},
+	{name: "nameserver with an IPv6 zone", yaml: withBond(`nameservers: {addresses: ["fe80::1%eno1"]}` + "\n"), path: "network.bonds.bond0.nameservers.addresses[0]", msg: "zone"},
+	{name: "search domain with a space", yaml: withBond(`nameservers: {search: ["exa mple.com"]}` + "\n"), path: "network.bonds.bond0.nameservers.search[0]", msg: "DNS domain"},
+	{name: "search domain label starting with a dash", yaml: withBond("nameservers: {search: [-lab.example.com]}\n"), path: "network.bonds.bond0.nameservers.search[0]", msg: "'-'"},
+	{name: "bond macaddress too short", yaml: withBond("macaddress: aa:bb:cc\n"), path: "network.bonds.bond0.macaddress", msg: "six hex bytes"},
+	{name: "bond macaddress multicast", yaml: withBond("macaddress: 01:00:5e:00:00:01\n"), path: "network.bonds.bond0.macaddress", msg: "multicast"},
+	{name: "bond macaddress all zeros", yaml: withBond(`macaddress: "00:00:00:00:00:00"` + "\n"), path: "network.bonds.bond0.macaddress", msg: "all zeros"},
+
+	// Match rules.
+	{name: "match macaddress with dashes", yaml: withMatch("macaddress: aa-bb-cc-dd-ee-ff\n"), path: "network.ethernets.up.match.macaddress", msg: "separated by colons"},
+	{name: "pci-id without a colon", yaml: withMatch("pci-id: \"80861572\"\n"), path: "network.ethernets.up.match.pci-id", msg: "not vendor:device"},
+	{name: "pci-id with three hex digits", yaml: withMatch(`pci-id: "8086:157"` + "\n"), path: "network.ethernets.up.match.pci-id", msg: "not four hex digits"},
+	{name: "pci-id with a non-hex digit", yaml: withMatch(`pci-id: ["8086:1572", "80g6:1572"]` + "\n"), path: "network.ethernets.up.match.pci-id[1]", msg: "neither a hex digit"},
+	{name: "pci-id with three parts", yaml: withMatch(`pci-id: "8086:1572:0001"` + "\n"), path: "network.ethernets.up.match.pci-id", msg: "not vendor:device"},
+	{name: "pci-id glob too long", yaml: withMatch(`pci-id: "15b3:1017*1"` + "\n"), path: "network.ethernets.up.match.pci-id", msg: "never match"},
+	{name: "name glob does not compile", yaml: withMatch(`name: "ens[1"` + "\n"), path: "network.ethernets.up.match.name", msg: "not a valid glob"},
+	{name: "driver glob with a slash", yaml: withMatch("driver: [ixgbe, net/i40e]\n"), path: "network.ethernets.up.match.driver[1]", msg: "'/'"},
+	{name: "carrier false", yaml: withMatch("carrier: false\n"), path: "network.ethernets.up.match.carrier", msg: "only be true"},
+	{name: "empty match", yaml: withMatch("{}\n"), path: "network.ethernets.up.match", msg: "give at least one key"},
+
+	// bondstrap options.
+	{name: "link-timeout not a duration", yaml: withBond("") + "bondstrap: {link-timeout: soon}\n", path: "bondstrap.link-timeout", msg: "30s"},
+	{name: "dhcp-timeout zero", yaml: withBond("") + "bondstrap: {dhcp-timeout: 0s}\n", path: "bondstrap.dhcp-timeout", msg: "above 0"},
+	{name: "link-timeout bare number", yaml: withBond("") + "bondstrap: {link-timeout: 30}\n", path: "bondstrap.link-timeout", msg: "with a unit, such as 30s"},
+	{name: "on-failure unknown", yaml: withBond("") + "bondstrap: {on-failure: reboot}\n", path: "bondstrap.on-failure", msg: "rollback, fallback-dhcp"},
+}
+
+func TestBadConfigs(t *testing.T) {
+	const file = "testdata/bad.yaml"
+	seen := make(map[string]bool)
+	for _, tc := range badConfigs {
+		if seen[tc.name] {
+			t.Fatalf("two cases are named %q", tc.name)
+		}
+		seen[tc.name] = true
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Parse(file, []byte(tc.yaml))
+			if err == nil {
+				t.Fatalf("parsed without error: %+v\n%s", cfg, tc.yaml)
+			}
+			if cfg != nil {
+				t.Errorf("returned a config along with the error")
+			}
+			var list ErrorList
+			if !errors.As(err, &list) || len(list) == 0 {
+				t.Fatalf("error %v (%T) is not a non-empty ErrorList", err, err)
+			}
+			found := false
+			for _, e := range list {
+				if !strings.HasPrefix(e.Error(), file+":") {
+					t.Errorf("error %q does not start with the file name", e)
+				}
+				if strings.Contains(e.Path, tc.path) && strings.Contains(e.Msg, tc.msg) &&
+					(tc.line == 0 || e.Line == tc.line) {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("no error at path %q (line %d) saying %q; got:\n%v\n--- config:\n%s", tc.path, tc.line, tc.msg, err, tc.yaml)
+			}
+		})
+	}
+}
+
+func TestHelpersBuildValidConfigs(t *testing.T) {
+	// The bad corpus is built from these; they must be good on their own, or
+	// a case could pass for the wrong reason.
+	for name, yaml := range map[string]string{
+		"withBond":   withBond(""),
+		"withParams": withParams("mode: active-backup\n"),
+		"withMatch":  withMatch("driver: ixgbe\n"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := Parse("helper.yaml", []byte(yaml)); err != nil {
+				t.Errorf("%v\n%s", err, yaml)
+			}
+		})
+	}
+}
+
+func TestAllErrorsAreReported(t *testing.T) {
+	// Structural errors (keys, types) are all reported together; so are the
+	// semantic ones, once the structure is right.
+	structural := withBond("mtu: big\nfoo: 1\nparameters: {mode: [1], bar: 2}\n")
+	_, err := Parse("s.yaml", []byte(structural))
+	var list ErrorList
+	if !errors.As(err, &list) || len(list) != 4 {
+		t.Fatalf("want 4 errors, got %v", err)
+	}
+	semantic := withBond("mtu: 1\nmacaddress: zz\nparameters: {mode: active-backup, lacp-rate: fast, primary: x}\n")
+	_, err = Parse("v.yaml", []byte(semantic))
+	if !errors.As(err, &list) || len(list) != 4 {
+		t.Fatalf("want 4 errors, got %v", err)
+	}
+}
+
+func TestIfnameProblem(t *testing.T) {
+	for name, ok := range map[string]bool{
+		"eno1": true, "bond0": true, "enp175s0f1np1": true, "ens1f0.100": true, "a": true,
+		"a23456789012345": true, "1234567890123456": false, "": false, ".": false, "..": false,
+		"a/b": false, "a:b": false, "bond%d": false, "a b": false, "a\tb": false, "42": false,
+		"ethé": false,
+	} {
+		if got := ifnameProblem(name) == ""; got != ok {
+			t.Errorf("ifnameProblem(%q) = %q, want valid=%t", name, ifnameProblem(name), ok)
+		}
+	}
+}
+
+func TestPCIIDProblem(t *testing.T) {
+	for id, ok := range map[string]bool{
+		"8086:1572": true, "15B3:1017": true, "15b3:*": true, "8086:15??": true, "*:*": true,
+		"10de:2*": true, "8086:1572:1": false, "8086": false, ":1572": false, "8086:": false,
+		"8086:15721": false, "xyzw:1572": false, "8086:15[7]2": false,
+	} {
+		if got := pciIDProblem(id) == ""; got != ok {
+			t.Errorf("pciIDProblem(%q) = %q, want valid=%t", id, pciIDProblem(id), ok)
+		}
+	}
+}
