@@ -1,0 +1,57 @@
+package stages
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/bondstrap/bondstrap/netplan"
+)
+
+// selectStage picks each bond's members from the inventory with the config's
+// rules, logs every decision, and puts the NICs that no bond took back as
+// detect found them.
+func selectStage(_ context.Context, s *state) error {
+	plan, err := netplan.Select(s.cfg, s.inv)
+	if err != nil {
+		return err
+	}
+	s.plan = plan
+	s.rep.Plan = plan
+
+	taken := map[string]bool{}
+	for _, b := range plan.Bonds {
+		for _, d := range b.Decisions {
+			s.note(decisionLine(d), "bond", b.Name, "nic", d.NIC, "selected", d.Selected)
+		}
+		s.note("bond planned", "bond", b.Name, "mode", b.Mode, "members", strings.Join(b.Members, ","),
+			"primary", b.Primary)
+		for _, m := range b.Members {
+			taken[m] = true
+		}
+	}
+	for _, d := range plan.Unused {
+		s.note(decisionLine(d), "nic", d.NIC, "selected", false)
+	}
+
+	// A NIC brought up only to read its link goes back the way it was.
+	for _, name := range append([]string(nil), s.nicOrder...) {
+		if taken[name] {
+			continue
+		}
+		snap := s.nics[name]
+		if err := s.restoreNIC(snap); err != nil {
+			return fmt.Errorf("restore unused NIC: %w", err)
+		}
+		s.forget(name)
+	}
+	return nil
+}
+
+func decisionLine(d netplan.Decision) string {
+	verdict := "left out"
+	if d.Selected {
+		verdict = "selected"
+	}
+	return fmt.Sprintf("%s %s: %s", d.NIC, verdict, d.Reason)
+}
