@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -25,7 +26,18 @@ echo $((i*50))ms`, iface, want)
 // with the PCI IDs and speeds the selectors match on, the bonding driver, DHCP from
 // the host's dnsmasq, and links cut over QMP.
 func TestHarnessSmoke(t *testing.T) {
-	v := vm.New(t, vm.Config{NICs: []vm.NIC{vm.Virtio(10000), vm.Virtio(10000), vm.E1000()}})
+	v := vm.New(t, vm.Config{
+		NICs:      []vm.NIC{vm.Virtio(10000), vm.Virtio(10000), vm.E1000()},
+		Bondstrap: vm.BondstrapBinary(t),
+	})
+
+	t.Run("Bondstrap", func(t *testing.T) {
+		// The real binary, built static, runs in the initramfs.
+		out := v.MustRun(t, "bondstrap version")
+		if !strings.HasPrefix(out, "bondstrap") {
+			t.Errorf("bondstrap version: %q", out)
+		}
+	})
 
 	t.Run("PCIIDsAndSpeeds", func(t *testing.T) {
 		want := []struct{ pciID, speed string }{{"0x1af4:0x1000", "10000"}, {"0x1af4:0x1000", "10000"}, {"0x8086:0x100e", "1000"}}
@@ -104,5 +116,69 @@ echo -bondtest > /sys/class/net/bonding_masters`)
 			t.Fatal(err)
 		}
 		t.Logf("carrier back after %s", strings.TrimSpace(v.MustRun(t, waitCarrier(iface, "1"))))
+	})
+}
+
+// TestHarnessSegmentsAndBondingDefault proves the rest of the harness: a second L2
+// segment with its own DHCP server and options, stopping and restarting dnsmasq, a
+// 25G virtio NIC, and the bonding module loaded with its defaults (it creates bond0
+// in balance-rr, the trap of scenario 6).
+func TestHarnessSegmentsAndBondingDefault(t *testing.T) {
+	v := vm.New(t, vm.Config{
+		NICs: []vm.NIC{vm.Virtio(25000), {Model: vm.ModelE1000, Segment: 1}},
+		Segments: []vm.Segment{
+			{}, // no DHCP server on the first segment
+			{DHCP: &vm.DHCP{MTU: 1400, ClasslessRoutes: []vm.Route{{
+				Dst: netip.MustParsePrefix("203.0.113.0/24"), Via: netip.MustParseAddr("198.51.100.1"),
+			}}}},
+		},
+		Bonding: vm.BondingDefault,
+	})
+
+	t.Run("BondingDefault", func(t *testing.T) {
+		mode := v.MustRun(t, "cat /sys/class/net/bond0/bonding/mode")
+		if !strings.HasPrefix(mode, "balance-rr 0") {
+			t.Errorf("bond0 mode %q, want the module default balance-rr 0", mode)
+		}
+	})
+
+	t.Run("Speed25G", func(t *testing.T) {
+		iface := v.Iface(0)
+		v.MustRun(t, "ip link set "+iface+" up")
+		v.MustRun(t, waitCarrier(iface, "1"))
+		if got := strings.TrimSpace(v.MustRun(t, "cat /sys/class/net/"+iface+"/speed")); got != "25000" {
+			t.Errorf("speed %s, want 25000", got)
+		}
+	})
+
+	t.Run("DHCPSecondSegment", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		iface := v.Iface(1)
+		udhcpc := "udhcpc -i " + iface + " -n -q -t 3 -T 1 -O mtu -O staticroutes"
+
+		if err := v.Net.StopDHCP(1); err != nil {
+			t.Fatal(err)
+		}
+		if r, err := v.Exec(ctx, udhcpc); err != nil || r.Exit == 0 {
+			t.Fatalf("udhcpc with the server stopped: exit %d, err %v; want a failure", r.Exit, err)
+		}
+		if err := v.Net.StartDHCP(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+		v.MustRun(t, udhcpc)
+		lease, err := v.Net.WaitLease(ctx, 1, v.NICs[1].MAC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !netip.MustParsePrefix("198.51.100.0/24").Contains(lease.IP) {
+			t.Errorf("lease %s, want one in 198.51.100.0/24", lease.IP)
+		}
+		env := v.MustRun(t, "cat /run/udhcpc/"+iface+".lease")
+		for _, want := range []string{"ip=" + lease.IP.String(), "mtu=1400", "203.0.113.0/24 198.51.100.1"} {
+			if !strings.Contains(env, want) {
+				t.Errorf("udhcpc saw %q, want %q in it", env, want)
+			}
+		}
 	})
 }

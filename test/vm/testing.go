@@ -81,9 +81,11 @@ func (v *VM) MustRun(t testing.TB, script string) string {
 }
 
 // BondstrapBinary builds ./cmd/bondstrap statically once per test process (see
-// BuildBondstrap) and fails the test when that fails.
+// BuildBondstrap) and fails the test when that fails. It calls Require first, so a
+// VM test skips under -short before it spends time on the build.
 func BondstrapBinary(t testing.TB) string {
 	t.Helper()
+	Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	p, err := BuildBondstrap(ctx)
