@@ -19,14 +19,14 @@ func TestWaitCarrierEvent(t *testing.T) {
 	k := kernel{h: l.h}
 	var up map[string]bool
 	var err error
-	var raised time.Time
+	raisedCh := make(chan time.Time, 1)
 	start := time.Now()
 	in(t, l.client, func() {
 		// Raise the peer a little after the wait has started; the wait must
 		// see it through the subscription, not a poll.
 		timer := time.AfterFunc(200*time.Millisecond, func() {
 			p, _ := l.sh.LinkByName("peer0")
-			raised = time.Now()
+			raisedCh <- time.Now()
 			_ = l.sh.LinkSetUp(p)
 		})
 		defer timer.Stop()
@@ -42,7 +42,7 @@ func TestWaitCarrierEvent(t *testing.T) {
 	if done.Sub(start) > 5*time.Second {
 		t.Fatalf("wait took %s: it did not return on the event", done.Sub(start))
 	}
-	t.Logf("carrier seen %s after the peer came up", done.Sub(raised))
+	t.Logf("carrier seen %s after the peer came up", done.Sub(<-raisedCh))
 }
 
 // NICs that never get link: the wait returns at its one deadline with the
