@@ -1,6 +1,7 @@
 #!/bin/sh
 # busybox udhcpc script of the bondstrap test initramfs: applies the lease with ip and
 # records it in /run/udhcpc/<interface>.lease (shell variables) for the tests to read.
+# shellcheck disable=SC2154 # interface, ip, router, ... come from udhcpc
 mkdir -p /run/udhcpc
 leasefile=/run/udhcpc/$interface.lease
 case "$1" in
