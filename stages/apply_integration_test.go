@@ -187,3 +187,37 @@ func TestApplyFallbackDHCP(t *testing.T) {
 		t.Errorf("summary does not say DEGRADED:\n%s", out)
 	}
 }
+
+// When the first NIC with link gets no lease (no DHCP server on its segment),
+// the fallback goes on to the next within the same dhcp-timeout, and puts
+// the first back as it found it.
+func TestApplyFallbackTriesNextNIC(t *testing.T) {
+	l, before := applyLab(t)
+	l.serverAddr("peer1", "198.51.100.1/24")
+	d := l.startDNSMasq("peer1", "--dhcp-option=option:router,198.51.100.1")
+	cfg := loadConfig(t, applyYAML+"  on-failure: fallback-dhcp\n")
+	opts, out := applyOptions(t, l)
+
+	var rep *Report
+	var err error
+	in(t, l.client, func() { rep, err = Apply(context.Background(), cfg, opts) })
+	t.Logf("summary:\n%s", out)
+	if err != nil {
+		t.Fatalf("err = %v, want nil (degraded)", err)
+	}
+	if rep.Fallback == nil || rep.Fallback.NIC != "nic1" || strings.Join(rep.Fallback.Tried, ",") != "nic0,nic1" {
+		t.Fatalf("fallback %+v, want tried nic0,nic1 and a lease on nic1", rep.Fallback)
+	}
+	nic1, _ := l.h.LinkByName("nic1")
+	addrs, _ := l.h.AddrList(nic1, netlink.FAMILY_V4)
+	if len(addrs) != 1 {
+		t.Fatalf("nic1 addresses %v", addrs)
+	}
+	d.lease(t, addrs[0].IP.String())
+	assertDefaultRoute(t, l, nic1, "198.51.100.1")
+	for _, n := range []string{"nic0", "nic2"} {
+		if after := l.linkState(n); after != before[n] {
+			t.Errorf("%s: after %s, before %s", n, after, before[n])
+		}
+	}
+}

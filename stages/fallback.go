@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/bondstrap/bondstrap/detect"
 	"github.com/bondstrap/bondstrap/netplan"
@@ -12,25 +13,60 @@ import (
 )
 
 // fallbackStage runs after a failed run was torn down, when the config says
-// on-failure: fallback-dhcp: DHCP on the first NIC that has link, so a remote
-// server stays reachable. It tries one NIC, not each in turn: every try may
-// cost a whole dhcp-timeout.
+// on-failure: fallback-dhcp: DHCP on the NICs that have link, one at a time in
+// a fixed order, until one gets a lease, so a remote server stays reachable.
+// All tries share one dhcp-timeout, split evenly among the NICs still to try:
+// a bond may have failed because its uplinks have no DHCP server while a
+// management port has one, and the fallback must not spend the whole deadline
+// on the first NIC.
 func fallbackStage(ctx context.Context, s *state) error {
 	fr := &FallbackReport{Reason: s.rep.Error}
 	s.rep.Fallback = fr
 	s.dns = dnsConfig{}
 	s.rep.DNS = nil
 
-	nic, ok := s.fallbackNIC()
-	if !ok {
+	nics := s.fallbackNICs()
+	if len(nics) == 0 {
 		return errors.New("no NIC had link during detect")
 	}
-	fr.NIC = nic.Name
-	s.note("falling back to DHCP on the first NIC with link", "nic", nic.Name)
+	deadline := s.now().Add(s.cfg.DHCPTimeout())
+	var errs []error
+	for i, nic := range nics {
+		share := deadline.Sub(s.now()) / time.Duration(len(nics)-i)
+		if share <= 0 {
+			errs = append(errs, fmt.Errorf("%s: dhcp-timeout spent before its turn", nic.Name))
+			break
+		}
+		s.note("falling back to DHCP on a NIC with link", "nic", nic.Name, "try", i+1, "of", len(nics), "budget", share)
+		fr.Tried = append(fr.Tried, nic.Name)
+		tctx, cancel := context.WithTimeout(ctx, share)
+		ar, err := s.fallbackOn(tctx, nic)
+		cancel()
+		if err == nil {
+			fr.NIC, fr.Address = nic.Name, ar
+			return nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", nic.Name, err))
+		if ctx.Err() != nil {
+			break
+		}
+		if snap, ok := s.nics[nic.Name]; ok {
+			// Put the NIC back before the next one is tried, so the host ends
+			// with one NIC configured, not one configured and others half up.
+			if err := s.restoreNIC(snap); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
 
+// fallbackOn brings nic up, waits for its link, runs DHCP on it within ctx,
+// and on a lease applies it, writes DNS and persists the fallback units.
+func (s *state) fallbackOn(ctx context.Context, nic detect.NIC) (*AddressReport, error) {
 	snap, err := s.remember(nic.Name)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !snap.Up {
 		if err := s.op("bringing "+nic.Name+" up", func() error {
@@ -40,7 +76,7 @@ func fallbackStage(ctx context.Context, s *state) error {
 			}
 			return s.k.h.LinkSetUp(l)
 		}); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	timeout := s.cfg.LinkTimeout()
@@ -50,32 +86,30 @@ func fallbackStage(ctx context.Context, s *state) error {
 		up, err = s.k.waitCarrier(ctx, []string{nic.Name}, s.now().Add(timeout))
 		return err
 	}); err != nil {
-		return err
+		return nil, err
 	}
 	if !up[nic.Name] {
-		return fmt.Errorf("%s lost its link", nic.Name)
+		return nil, fmt.Errorf("%s lost its link", nic.Name)
 	}
 
 	dhcp := true
 	ar, err := s.configureInterface(ctx, nic.Name, netplan.Bond{DHCP4: &dhcp})
-	fr.Address = ar
 	if err != nil {
-		return err
+		return ar, err
 	}
 	if err := s.writeDNS(); err != nil {
-		return err
+		return ar, err
 	}
 	files, err := units.RenderFallback(nic)
 	if err != nil {
-		return fmt.Errorf("render fallback units: %w", err)
+		return ar, fmt.Errorf("render fallback units: %w", err)
 	}
-	return s.writeUnits(files)
+	return ar, s.writeUnits(files)
 }
 
-// fallbackNIC picks the NIC to fall back on, deterministically: the first
-// with link among the plan's members in plan order, then among all NICs by
-// name.
-func (s *state) fallbackNIC() (detect.NIC, bool) {
+// fallbackNICs lists the NICs to fall back on, deterministically: those with
+// link among the plan's members in plan order, then the others by name.
+func (s *state) fallbackNICs() []detect.NIC {
 	byName := map[string]detect.NIC{}
 	var names []string
 	for _, n := range s.inv.Interfaces {
@@ -90,14 +124,17 @@ func (s *state) fallbackNIC() (detect.NIC, bool) {
 		}
 	}
 	order = append(order, names...)
+	var nics []detect.NIC
+	seen := map[string]bool{}
 	for _, name := range order {
 		n, ok := byName[name]
-		if !ok {
+		if !ok || seen[name] {
 			continue
 		}
+		seen[name] = true
 		if s.carrier[name] || n.Carrier {
-			return n, true
+			nics = append(nics, n)
 		}
 	}
-	return detect.NIC{}, false
+	return nics
 }

@@ -141,7 +141,10 @@ type UnitsReport struct {
 // FallbackReport is what the DHCP fallback did.
 type FallbackReport struct {
 	// Reason is the failure that led to the fallback.
-	Reason  string         `json:"reason"`
+	Reason string `json:"reason"`
+	// Tried lists the NICs DHCP was tried on, in order; NIC is the one that
+	// got a lease.
+	Tried   []string       `json:"tried,omitempty"`
 	NIC     string         `json:"nic,omitempty"`
 	Address *AddressReport `json:"address,omitempty"`
 	Error   string         `json:"error,omitempty"`
