@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -36,6 +38,41 @@ func TestHarnessSmoke(t *testing.T) {
 		out := v.MustRun(t, "bondstrap version")
 		if !strings.HasPrefix(out, "bondstrap") {
 			t.Errorf("bondstrap version: %q", out)
+		}
+	})
+
+	t.Run("FilesAndDeadlines", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		data := make([]byte, 100<<10)
+		for i := range data {
+			data[i] = byte(i*7 + i>>8)
+		}
+		start := time.Now()
+		if err := v.WriteFile(ctx, "/tmp/x/blob", data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		wrote := time.Since(start)
+		got, err := v.ReadFile(ctx, "/tmp/x/blob")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, data) {
+			t.Fatalf("read back %d bytes, differing from the %d written", len(got), len(data))
+		}
+		t.Logf("100 KiB written in %v, read in %v", wrote.Round(time.Millisecond), (time.Since(start) - wrote).Round(time.Millisecond))
+		if out := v.MustRun(t, "stat -c %a /tmp/x/blob"); strings.TrimSpace(out) != "600" {
+			t.Errorf("mode %s, want 600", out)
+		}
+
+		// A command past its deadline is an error, and the agent serves the next one.
+		short, cancel2 := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel2()
+		if _, _, err := v.Run(short, "sleep 30"); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("sleep 30 with a 2 s deadline: %v, want a deadline error", err)
+		}
+		if out := v.MustRun(t, "echo alive"); out != "alive\n" {
+			t.Errorf("after a timed-out command: %q", out)
 		}
 	})
 

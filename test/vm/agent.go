@@ -25,7 +25,8 @@ type Result struct {
 }
 
 // agent is the host side of the guest's command agent (initramfs/testinitrd/agent.sh)
-// on the second serial port. Requests and answers are lines; output is base64.
+// on the second serial port: a request is a line and the script's bytes; answers are
+// lines, with the output in base64.
 type agent struct {
 	conn net.Conn
 	log  *slog.Logger
@@ -154,7 +155,7 @@ func (a *agent) run(ctx context.Context, script string) (Result, error) {
 		a.mu.Unlock()
 	}()
 
-	line := fmt.Sprintf("RUN %s %d %s\n", id, secs, base64.StdEncoding.EncodeToString([]byte(script)))
+	line := fmt.Sprintf("RUN %s %d %d\n%s", id, secs, len(script), script)
 	a.wmu.Lock()
 	if d, ok := ctx.Deadline(); ok {
 		_ = a.conn.SetWriteDeadline(d)

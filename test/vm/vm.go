@@ -471,8 +471,9 @@ func Quote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// writeChunk bounds one WriteFile request: the serial line carries about 100 KB/s.
-const writeChunk = 48 << 10
+// writeChunk bounds one WriteFile request, well below what the guest's tty layer
+// buffers (640 KiB) while the agent is busy.
+const writeChunk = 256 << 10
 
 // WriteFile writes data to path in the guest, creating parent directories.
 func (v *VM) WriteFile(ctx context.Context, path string, data []byte, perm fs.FileMode) error {
