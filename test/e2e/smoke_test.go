@@ -154,6 +154,66 @@ echo -bondtest > /sys/class/net/bonding_masters`)
 		}
 		t.Logf("carrier back after %s", strings.TrimSpace(v.MustRun(t, waitCarrier(iface, "1"))))
 	})
+	t.Run("ActiveBackupFailover", func(t *testing.T) {
+		// A bond made by hand (sysfs), to prove that the network the harness builds
+		// carries a failover: the bridge relearns the bond's MAC on the new port.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		a, b := v.Iface(0), v.Iface(1)
+		v.MustRun(t, fmt.Sprintf(`ip addr flush dev %[1]s; ip link set %[1]s down; ip link set %[2]s down
+echo +bondfo > /sys/class/net/bonding_masters
+echo active-backup > /sys/class/net/bondfo/bonding/mode
+echo 50 > /sys/class/net/bondfo/bonding/miimon
+echo +%[1]s > /sys/class/net/bondfo/bonding/slaves
+echo +%[2]s > /sys/class/net/bondfo/bonding/slaves
+ip link set bondfo up
+udhcpc -i bondfo -n -q -t 10 -T 1`, a, b))
+		lease, err := v.Net.WaitLease(ctx, 0, v.NICs[0].MAC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		active := strings.TrimSpace(v.MustRun(t, "cat /sys/class/net/bondfo/bonding/active_slave"))
+		cut := 0
+		if active == b {
+			cut = 1
+		}
+
+		const count = 300 // 3 s at 10 ms
+		type result struct {
+			st  vm.PingStats
+			err error
+		}
+		done := make(chan result, 1)
+		go func() {
+			st, err := v.Net.Ping(ctx, lease.IP, count, 10*time.Millisecond)
+			done <- result{st, err}
+		}()
+		// The ping runs 3 s; cut the active member's link a second into it.
+		select {
+		case <-time.After(time.Second):
+		case <-ctx.Done():
+			t.Fatal(ctx.Err())
+		}
+		if err := v.SetLink(ctx, cut, false); err != nil {
+			t.Fatal(err)
+		}
+		r := <-done
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		now := strings.TrimSpace(v.MustRun(t, "cat /sys/class/net/bondfo/bonding/active_slave"))
+		t.Logf("failover %s → %s: %d of %d pings lost (%d ms at 10 ms a ping)", active, now, r.st.Lost(), r.st.Sent, r.st.Lost()*10)
+		if now == active || now == "" {
+			t.Errorf("active member %q after cutting %s", now, active)
+		}
+		if r.st.Lost() > count/2 {
+			t.Errorf("%d of %d pings lost: the failover did not carry traffic", r.st.Lost(), r.st.Sent)
+		}
+		if err := v.SetLink(ctx, cut, true); err != nil {
+			t.Fatal(err)
+		}
+		v.MustRun(t, "echo -bondfo > /sys/class/net/bonding_masters")
+	})
 }
 
 // TestHarnessSegmentsAndBondingDefault proves the rest of the harness: a second L2
