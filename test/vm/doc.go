@@ -22,4 +22,20 @@
 // New skips under -short, and otherwise fails the test (never skips) when the
 // machine is not prepared and test/setup.sh cannot prepare it, or when the VM does not
 // boot within its deadline.
+//
+// The guest: busybox (sh, ip, udhcpc, ping, ...), /usr/bin/bondstrap when
+// Config.Bondstrap is set, the modules loaded at boot (bonding as Config.Bonding says,
+// virtio-net, e1000, 8021q), NICs named eth0... by the kernel in PCI order of each
+// driver (virtio first; VM.Iface maps a NIC to its name), every NIC down. udhcpc's
+// default script applies a lease and records it in /run/udhcpc/<iface>.lease.
+// Commands run as root through busybox sh, one at a time.
+//
+// Environment:
+//
+//	BONDSTRAP_CACHE            setup cache (default /var/cache/bondstrap)
+//	BONDSTRAP_VM_BOOT_TIMEOUT  default boot deadline (default 180s)
+//	BONDSTRAP_BIN              a prebuilt static bondstrap for BuildBondstrap
+//
+// The network is TEST-NET only (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24) and
+// lives in the VM's namespace; QEMU gets tap devices only, never user networking.
 package vm
