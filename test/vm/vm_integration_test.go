@@ -17,7 +17,7 @@ func TestBootTimeoutCleansUp(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	start := time.Now()
-	v, err := Start(ctx, Config{NICs: []NIC{E1000()}, BootTimeout: 500 * time.Millisecond, Logger: TestLogger(t)})
+	v, err := Start(ctx, Config{NICs: []NIC{E1000()}, BootTimeout: 500 * time.Millisecond, Dir: t.TempDir(), Logger: TestLogger(t)})
 	if err == nil {
 		v.Close()
 		t.Fatal("a VM booted within 500 ms under TCG")
