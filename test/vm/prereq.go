@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -180,7 +181,7 @@ func BuildBondstrap(ctx context.Context) (string, error) {
 			bondstrapBuild.err = err
 			return
 		}
-		dir, err := os.MkdirTemp("", "bondstrap-bin-")
+		dir, err := binDir()
 		if err != nil {
 			bondstrapBuild.err = err
 			return
@@ -196,4 +197,25 @@ func BuildBondstrap(ctx context.Context) (string, error) {
 		bondstrapBuild.path = out
 	})
 	return bondstrapBuild.path, bondstrapBuild.err
+}
+
+// binDir returns a build directory of this process, bondstrap-bin-<pid> in the
+// temporary directory, after removing those of processes that have ended.
+func binDir() (string, error) {
+	tmp := os.TempDir()
+	old, _ := filepath.Glob(filepath.Join(tmp, "bondstrap-bin-*"))
+	for _, d := range old {
+		pid, err := strconv.Atoi(strings.TrimPrefix(filepath.Base(d), "bondstrap-bin-"))
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); errors.Is(err, os.ErrNotExist) {
+			_ = os.RemoveAll(d)
+		}
+	}
+	dir := filepath.Join(tmp, fmt.Sprintf("bondstrap-bin-%d", os.Getpid()))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("bondstrap build directory: %w", err)
+	}
+	return dir, nil
 }
