@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/bondstrap/bondstrap/detect"
 	"github.com/bondstrap/bondstrap/netplan"
@@ -87,7 +88,9 @@ func newState(cfg *netplan.Config, opts Options) (*state, error) {
 	if opts.Handle != nil {
 		s.k = kernel{h: opts.Handle}
 	} else {
-		h, err := netlink.NewHandle()
+		// Route only: a bare NewHandle also opens XFRM and netfilter sockets,
+		// whose modules an initramfs does not load.
+		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 		if err != nil {
 			return nil, fmt.Errorf("open rtnetlink: %w", err)
 		}
