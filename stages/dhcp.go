@@ -78,6 +78,7 @@ func clientIDString(mac net.HardwareAddr) string {
 func acquireLease(ctx context.Context, ifname string, mac net.HardwareAddr, timeout time.Duration, log *slog.Logger) (*nclient4.Lease, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	useEarlyRandom()
 
 	c, err := nclient4.New(ifname,
 		nclient4.WithHWAddr(mac),
