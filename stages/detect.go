@@ -30,33 +30,9 @@ func detectStage(ctx context.Context, s *state) error {
 		s.note("no NIC can match any bond's rules; probing as found")
 	}
 
-	for _, name := range cands {
-		snap, err := s.remember(name)
-		if err != nil {
-			return err
-		}
-		if snap.Up {
-			s.note("NIC already up", "nic", name)
-			continue
-		}
-		if err := s.op("bringing "+name+" up to read its link", func() error {
-			l, err := s.k.link(name)
-			if err != nil {
-				return err
-			}
-			return s.k.h.LinkSetUp(l)
-		}); err != nil {
-			return fmt.Errorf("bring %s up: %w", name, err)
-		}
-	}
-
 	timeout := s.cfg.LinkTimeout()
-	var up map[string]bool
-	if err := s.op(fmt.Sprintf("waiting up to %s for link on %s", timeout, strings.Join(cands, ", ")), func() error {
-		var err error
-		up, err = s.k.waitCarrier(ctx, cands, s.now().Add(timeout))
-		return err
-	}); err != nil {
+	up, err := s.bringUpAndWait(ctx, cands, "to read its link")
+	if err != nil {
 		return err
 	}
 	for _, name := range cands {
@@ -86,6 +62,39 @@ func detectStage(ctx context.Context, s *state) error {
 	s.inv = inv
 	s.rep.Inventory = &s.inv
 	return nil
+}
+
+// bringUpAndWait brings each NIC of names up that is down (remembering how it
+// was found, for teardown) and waits for their links on netlink events, one
+// link-timeout deadline for all. It reports which got link.
+func (s *state) bringUpAndWait(ctx context.Context, names []string, why string) (map[string]bool, error) {
+	for _, name := range names {
+		snap, err := s.remember(name)
+		if err != nil {
+			return nil, err
+		}
+		if snap.Up {
+			s.note("NIC already up", "nic", name)
+			continue
+		}
+		if err := s.op("bringing "+name+" up "+why, func() error {
+			l, err := s.k.link(name)
+			if err != nil {
+				return err
+			}
+			return s.k.h.LinkSetUp(l)
+		}); err != nil {
+			return nil, fmt.Errorf("bring %s up: %w", name, err)
+		}
+	}
+	timeout := s.cfg.LinkTimeout()
+	var up map[string]bool
+	err := s.op(fmt.Sprintf("waiting up to %s for link on %s", timeout, strings.Join(names, ", ")), func() error {
+		var err error
+		up, err = s.k.waitCarrier(ctx, names, s.now().Add(timeout))
+		return err
+	})
+	return up, err
 }
 
 // candidates returns, sorted by name, the NICs of inv that some bond of cfg

@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
-	"github.com/bondstrap/bondstrap/detect"
 	"github.com/bondstrap/bondstrap/netplan"
 	"github.com/bondstrap/bondstrap/units"
 )
@@ -15,85 +15,68 @@ import (
 // fallbackStage runs after a failed run was torn down, when the config says
 // on-failure: fallback-dhcp: DHCP on the NICs that have link, one at a time in
 // a fixed order, until one gets a lease, so a remote server stays reachable.
-// All tries share one dhcp-timeout, split evenly among the NICs still to try:
-// a bond may have failed because its uplinks have no DHCP server while a
-// management port has one, and the fallback must not spend the whole deadline
-// on the first NIC.
+//
+// Every NIC of the inventory is a candidate, not only the bonds' members: at
+// early boot all NICs are down, and the port that still reaches a DHCP server
+// may be a management port no bond wanted. They are brought up together and
+// given one link-timeout. The DHCP tries share one dhcp-timeout, split evenly
+// among the NICs still to try, so the first NIC cannot spend it all. NICs
+// other than the one that got a lease are put back as they were found.
 func fallbackStage(ctx context.Context, s *state) error {
 	fr := &FallbackReport{Reason: s.rep.Error}
 	s.rep.Fallback = fr
 	s.dns = dnsConfig{}
 	s.rep.DNS = nil
 
-	nics := s.fallbackNICs()
-	if len(nics) == 0 {
-		return errors.New("no NIC had link during detect")
+	names := s.fallbackOrder()
+	if len(names) == 0 {
+		return errors.New("no NIC to fall back on")
 	}
+	up, err := s.bringUpAndWait(ctx, names, "to look for a link to fall back on")
+	if err != nil {
+		return err
+	}
+	var withLink []string
+	for _, name := range names {
+		if up[name] {
+			withLink = append(withLink, name)
+		}
+	}
+	if len(withLink) == 0 {
+		return fmt.Errorf("none of %s has link", strings.Join(names, ", "))
+	}
+
 	deadline := s.now().Add(s.cfg.DHCPTimeout())
 	var errs []error
-	for i, nic := range nics {
-		share := deadline.Sub(s.now()) / time.Duration(len(nics)-i)
-		if share <= 0 {
-			errs = append(errs, fmt.Errorf("%s: dhcp-timeout spent before its turn", nic.Name))
+	for i, name := range withLink {
+		share := deadline.Sub(s.now()) / time.Duration(len(withLink)-i)
+		if share <= 0 || ctx.Err() != nil {
+			errs = append(errs, fmt.Errorf("%s: dhcp-timeout spent before its turn", name))
 			break
 		}
-		s.note("falling back to DHCP on a NIC with link", "nic", nic.Name, "try", i+1, "of", len(nics), "budget", share)
-		fr.Tried = append(fr.Tried, nic.Name)
+		s.note("falling back to DHCP on a NIC with link", "nic", name, "try", i+1, "of", len(withLink), "budget", share)
+		fr.Tried = append(fr.Tried, name)
 		tctx, cancel := context.WithTimeout(ctx, share)
-		ar, err := s.fallbackOn(tctx, nic)
+		ar, err := s.fallbackOn(tctx, name)
 		cancel()
 		if err == nil {
-			fr.NIC, fr.Address = nic.Name, ar
-			return nil
+			fr.NIC, fr.Address = name, ar
+			return s.restoreAllBut(name)
 		}
-		errs = append(errs, fmt.Errorf("%s: %w", nic.Name, err))
-		if ctx.Err() != nil {
-			break
-		}
-		if snap, ok := s.nics[nic.Name]; ok {
-			// Put the NIC back before the next one is tried, so the host ends
-			// with one NIC configured, not one configured and others half up.
-			if err := s.restoreNIC(snap); err != nil {
-				errs = append(errs, err)
-			}
-		}
+		errs = append(errs, fmt.Errorf("%s: %w", name, err))
 	}
 	return errors.Join(errs...)
 }
 
-// fallbackOn brings nic up, waits for its link, runs DHCP on it within ctx,
-// and on a lease applies it, writes DNS and persists the fallback units.
-func (s *state) fallbackOn(ctx context.Context, nic detect.NIC) (*AddressReport, error) {
-	snap, err := s.remember(nic.Name)
-	if err != nil {
-		return nil, err
+// fallbackOn runs DHCP on one NIC within ctx and, on a lease, applies it,
+// writes DNS and persists the fallback units.
+func (s *state) fallbackOn(ctx context.Context, name string) (*AddressReport, error) {
+	nic, ok := s.inv.Lookup(name)
+	if !ok {
+		return nil, fmt.Errorf("%s is not in the inventory", name)
 	}
-	if !snap.Up {
-		if err := s.op("bringing "+nic.Name+" up", func() error {
-			l, err := s.k.link(nic.Name)
-			if err != nil {
-				return err
-			}
-			return s.k.h.LinkSetUp(l)
-		}); err != nil {
-			return nil, err
-		}
-	}
-	timeout := s.cfg.LinkTimeout()
-	var up map[string]bool
-	if err := s.op(fmt.Sprintf("waiting up to %s for link on %s", timeout, nic.Name), func() error {
-		var err error
-		up, err = s.k.waitCarrier(ctx, []string{nic.Name}, s.now().Add(timeout))
-		return err
-	}); err != nil {
-		return nil, err
-	}
-	if !up[nic.Name] {
-		return nil, fmt.Errorf("%s lost its link", nic.Name)
-	}
-
 	dhcp := true
-	ar, err := s.configureInterface(ctx, nic.Name, netplan.Bond{DHCP4: &dhcp})
+	ar, err := s.configureInterface(ctx, name, netplan.Bond{DHCP4: &dhcp})
 	if err != nil {
 		return ar, err
 	}
@@ -107,13 +90,28 @@ func (s *state) fallbackOn(ctx context.Context, nic detect.NIC) (*AddressReport,
 	return ar, s.writeUnits(files)
 }
 
-// fallbackNICs lists the NICs to fall back on, deterministically: those with
-// link among the plan's members in plan order, then the others by name.
-func (s *state) fallbackNICs() []detect.NIC {
-	byName := map[string]detect.NIC{}
+// restoreAllBut puts every NIC this run touched, except keep, back as it was
+// found.
+func (s *state) restoreAllBut(keep string) error {
+	var errs []error
+	for _, name := range slices.Clone(s.nicOrder) {
+		if name == keep {
+			continue
+		}
+		if err := s.restoreNIC(s.nics[name]); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// fallbackOrder lists every NIC of the inventory in the order the fallback
+// tries them: the plan's members in plan order, then the others by name.
+func (s *state) fallbackOrder() []string {
+	known := map[string]bool{}
 	var names []string
 	for _, n := range s.inv.Interfaces {
-		byName[n.Name] = n
+		known[n.Name] = true
 		names = append(names, n.Name)
 	}
 	slices.Sort(names)
@@ -124,17 +122,13 @@ func (s *state) fallbackNICs() []detect.NIC {
 		}
 	}
 	order = append(order, names...)
-	var nics []detect.NIC
+	var out []string
 	seen := map[string]bool{}
 	for _, name := range order {
-		n, ok := byName[name]
-		if !ok || seen[name] {
-			continue
-		}
-		seen[name] = true
-		if s.carrier[name] || n.Carrier {
-			nics = append(nics, n)
+		if known[name] && !seen[name] {
+			seen[name] = true
+			out = append(out, name)
 		}
 	}
-	return nics
+	return out
 }
