@@ -37,17 +37,25 @@ unit:
 	$(GO) test -count=1 -short ./...
 
 # VM tests: real bonds in QEMU. A VM that cannot boot fails the run.
-e2e: deps
-	$(GO) test -count=1 -timeout 60m -v ./test/...
+e2e: deps build
+	BONDSTRAP_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 60m -v ./test/...
 
+# The VM tests install the binary built here, so they test what `build` makes.
 test: deps check build
-	$(GO) test -count=1 -timeout 75m ./...
+	BONDSTRAP_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 75m ./...
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+# Boot a VM with two virtio 10G NICs and an e1000 and run bondstrap in it on
+# examples/demo.yaml: the inventory before, apply, the plan and the live bond.
 demo: deps build
-	$(GO) run ./test/cmd/demo
+	BONDSTRAP_BIN=$(CURDIR)/$(BIN) $(GO) run ./test/vm/cmd/bstvm -config examples/demo.yaml \
+		'bondstrap detect' \
+		'bondstrap apply -c /etc/bondstrap/bondstrap.yaml' \
+		'bondstrap plan -c /etc/bondstrap/bondstrap.yaml' \
+		'bondstrap status' \
+		'ls /etc/systemd/network' 
 
 clean:
 	rm -rf bin

@@ -117,7 +117,7 @@ func printStatus(w io.Writer, bonds []detect.BondStatus) error {
 		}
 		fmt.Fprintf(t, "  miimon %dms  updelay %dms  downdelay %dms  min-links %d",
 			b.MIIMonMs, b.UpDelayMs, b.DownDelayMs, b.MinLinks)
-		if b.XmitHashPolicy != "" {
+		if b.XmitHashPolicy != "" && hashesFlows(b.Mode) {
 			fmt.Fprintf(t, "  xmit-hash %s", b.XmitHashPolicy)
 		}
 		fmt.Fprintln(t)
@@ -152,4 +152,14 @@ func printStatus(w io.Writer, bonds []detect.BondStatus) error {
 		}
 	}
 	return t.Flush()
+}
+
+// hashesFlows reports whether a bonding mode spreads flows over members by
+// the transmit hash policy.
+func hashesFlows(mode string) bool {
+	switch mode {
+	case "balance-xor", "802.3ad", "balance-tlb", "balance-alb":
+		return true
+	}
+	return false
 }

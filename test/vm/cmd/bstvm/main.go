@@ -112,10 +112,13 @@ func run() error {
 		if err != nil {
 			return err
 		}
-		fmt.Print(r.Stdout)
+		// The guest's two streams come back apart. Standard error first: it
+		// is bondstrap's log of what it did, and its standard output is the
+		// summary at the end.
 		if r.Stderr != "" {
 			fmt.Fprint(os.Stderr, r.Stderr)
 		}
+		fmt.Print(r.Stdout)
 		if r.Exit != 0 {
 			failed = true
 			fmt.Printf("# exit status %d\n", r.Exit)
