@@ -170,3 +170,27 @@ func TestParseCmdline(t *testing.T) {
 		t.Errorf("parseCmdline = %v, want %v", c, want)
 	}
 }
+
+// A bad config changes nothing: render writes no file and creates no
+// directory, and apply stops before it touches a NIC.
+func TestBadConfigChangesNothing(t *testing.T) {
+	bad := writeFile(t, "bad.yaml", "network:\n  version: 2\n  bonds:\n    bond0:\n      interfaces: [up]\n      parameters: {mode: lacp}\n")
+	root := filepath.Join(t.TempDir(), "root")
+	code, _, stderr := bondstrap(t, "render", "-c", bad, "--inventory", "testdata/dell-r740-x710-bcm5720.json", "--root", root)
+	if code != exitUsage || !strings.Contains(stderr, bad+": network.bonds.bond0.parameters.mode") {
+		t.Errorf("render: exit %d, stderr:\n%s", code, stderr)
+	}
+	if _, err := os.Stat(root); !os.IsNotExist(err) {
+		t.Errorf("render of a bad config created %s: %v", root, err)
+	}
+	report := filepath.Join(t.TempDir(), "report.json")
+	code, _, stderr = bondstrap(t, "apply", "-c", bad, "--root", root, "--report", report)
+	if code != exitUsage || !strings.Contains(stderr, bad+": ") {
+		t.Errorf("apply: exit %d, stderr:\n%s", code, stderr)
+	}
+	for _, p := range []string{root, report} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("apply of a bad config created %s: %v", p, err)
+		}
+	}
+}
