@@ -14,10 +14,13 @@
 #         kernel/<release>/release                     (the release string)
 #         current -> kernel/<release>
 #
+#   - the Debian root of the reboot tests (test/setup-rootfs.sh, which see)
+#
 # Idempotent: a second run checks and returns in about a second. Environment:
 #   BONDSTRAP_CACHE    cache directory (default /var/cache/bondstrap)
 #   BONDSTRAP_KERNEL   kernel package to use (default: what linux-image-amd64 depends on)
 #   BONDSTRAP_MODULES  modules to extract (default below; dependencies are added)
+#   BONDSTRAP_ROOTFS   0: do not build the Debian root
 set -euo pipefail
 
 CACHE=${BONDSTRAP_CACHE:-/var/cache/bondstrap}
@@ -165,3 +168,9 @@ fi
 ln -sfn "kernel/$release" "$CACHE/current.tmp"
 mv -T "$CACHE/current.tmp" "$CACHE/current"
 log "ready: kernel $release, $(wc -l <"$kdir/modules.load") modules, cache $CACHE"
+
+# 3. The Debian root that the reboot tests boot (test/setup-rootfs.sh; a few minutes
+# the first time, cached after). BONDSTRAP_ROOTFS=0 skips it.
+if [ "${BONDSTRAP_ROOTFS:-1}" != 0 ]; then
+	"$(dirname "$0")/setup-rootfs.sh"
+fi
