@@ -30,6 +30,17 @@
 // default script applies a lease and records it in /run/udhcpc/<iface>.lease.
 // Commands run as root through busybox sh, one at a time.
 //
+// A VM can also boot an installed system instead of the test initramfs: Config.Root
+// names a disk image with its kernel and initrd. NewRootDisk copies the Debian root
+// that test/setup-rootfs.sh builds and caches (debootstrap: systemd, systemd-networkd,
+// udev, Debian's kernel and its own initrd, this agent as a systemd service on ttyS1)
+// and writes the test's files into the copy; VM.Reboot reboots the guest and boots
+// the same disk again in the same namespace, with the DHCP leases kept:
+//
+//	disk, err := vm.NewRootDisk(ctx, vm.RequireRoot(t), t.TempDir(), files, links)
+//	v := vm.New(t, vm.Config{NICs: nics, MemoryMB: 1024, Root: disk})
+//	err = v.Reboot(ctx)
+//
 // Environment:
 //
 //	BONDSTRAP_CACHE            setup cache (default /var/cache/bondstrap)

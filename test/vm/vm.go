@@ -80,6 +80,10 @@ type Config struct {
 	Bondstrap string
 	// Files are extra files for the initramfs.
 	Files []testinitrd.File
+	// Root, when set, boots a disk image with its own kernel and initrd (see
+	// NewRootDisk) instead of the test initramfs; Bondstrap, Files and Bonding do
+	// not apply then.
+	Root *Root
 	// Cmdline are extra kernel command line arguments.
 	Cmdline []string
 	// Dir keeps the VM's logs, sockets and initramfs; default a new temporary
@@ -111,6 +115,8 @@ type VM struct {
 	cfg     Config
 	dir     string
 	log     *slog.Logger
+	kernel  string // what boot boots: the cached kernel or Root's
+	initrd  string
 	cmd     *exec.Cmd
 	exited  chan struct{}
 	waitErr error
@@ -157,10 +163,14 @@ func start(ctx context.Context, cfg Config) (*VM, error) {
 	}
 
 	t0 := time.Now()
-	initrd := filepath.Join(v.dir, "initrd.cpio.gz")
-	spec := testinitrd.Spec{KernelDir: paths.KernelDir, Busybox: Busybox, Bondstrap: cfg.Bondstrap, Files: cfg.Files, Gzip: true}
-	if err := testinitrd.BuildFile(spec, initrd); err != nil {
-		return v, fmt.Errorf("vm: %w", err)
+	if cfg.Root != nil {
+		v.kernel, v.initrd = cfg.Root.Kernel, cfg.Root.Initrd
+	} else {
+		v.kernel, v.initrd = paths.Kernel, filepath.Join(v.dir, "initrd.cpio.gz")
+		spec := testinitrd.Spec{KernelDir: paths.KernelDir, Busybox: Busybox, Bondstrap: cfg.Bondstrap, Files: cfg.Files, Gzip: true}
+		if err := testinitrd.BuildFile(spec, v.initrd); err != nil {
+			return v, fmt.Errorf("vm: %w", err)
+		}
 	}
 	v.Timings.Initramfs = time.Since(t0)
 
@@ -185,7 +195,7 @@ func start(ctx context.Context, cfg Config) (*VM, error) {
 	}
 	v.Timings.Network = time.Since(t0)
 
-	if err := v.boot(ctx, paths, initrd); err != nil {
+	if err := v.boot(ctx); err != nil {
 		return v, err
 	}
 	if err := v.findIfaces(ctx); err != nil {
@@ -267,6 +277,9 @@ func (c *Config) fill() error {
 // ttyS1, and QMP a monitor; QEMU connects to the harness's sockets for both.
 func (v *VM) qemuArgs(kernel, initrd, agentSock, qmpSock string) []string {
 	cmdline := []string{"console=ttyS0", "panic=-1", "quiet", "bondstrap.test.bonding=" + v.cfg.Bonding}
+	if v.cfg.Root != nil {
+		cmdline = v.cfg.Root.cmdline()
+	}
 	cmdline = append(cmdline, v.cfg.Cmdline...)
 	args := []string{
 		"-accel", "tcg", // KVM hangs on these machines: always emulate
@@ -275,12 +288,15 @@ func (v *VM) qemuArgs(kernel, initrd, agentSock, qmpSock string) []string {
 		"-smp", strconv.Itoa(v.cfg.CPUs),
 		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
 		"-kernel", kernel, "-initrd", initrd, "-append", strings.Join(cmdline, " "),
-		"-chardev", "file,id=console,path=" + v.ConsolePath(),
+		"-chardev", "file,id=console,append=on,path=" + v.ConsolePath(), // a reboot appends
 		"-serial", "chardev:console",
 		"-chardev", "socket,id=agent,path=" + agentSock,
 		"-serial", "chardev:agent",
 		"-chardev", "socket,id=qmp,path=" + qmpSock,
 		"-mon", "chardev=qmp,mode=control",
+	}
+	if v.cfg.Root != nil {
+		args = append(args, v.cfg.Root.driveArgs()...)
 	}
 	for i, n := range v.NICs {
 		netdev := fmt.Sprintf("net%d", i)
@@ -294,7 +310,7 @@ func (v *VM) qemuArgs(kernel, initrd, agentSock, qmpSock string) []string {
 	return args
 }
 
-func (v *VM) boot(ctx context.Context, paths Paths, initrd string) error {
+func (v *VM) boot(ctx context.Context) error {
 	agentSock := filepath.Join(v.dir, "agent.sock")
 	qmpSock := filepath.Join(v.dir, "qmp.sock")
 	agentL, err := net.Listen("unix", agentSock)
@@ -309,8 +325,8 @@ func (v *VM) boot(ctx context.Context, paths Paths, initrd string) error {
 	defer qmpL.Close()
 
 	args := append([]string{"netns", "exec", v.Net.Name, "qemu-system-x86_64"},
-		v.qemuArgs(paths.Kernel, initrd, agentSock, qmpSock)...)
-	qlog, err := os.Create(filepath.Join(v.dir, "qemu.log"))
+		v.qemuArgs(v.kernel, v.initrd, agentSock, qmpSock)...)
+	qlog, err := os.OpenFile(filepath.Join(v.dir, "qemu.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("vm: %w", err)
 	}
@@ -383,12 +399,16 @@ func (v *VM) bootError(ctx context.Context, what string, err error) error {
 	return fmt.Errorf("vm: %s: %w", what, err)
 }
 
-// findIfaces names each NIC as the guest does, by MAC, before anything (a bond)
-// changes the MACs.
+// findIfaces names each NIC as the guest does, by MAC. A bond member reports its
+// permanent MAC (a bond changes the NIC's address), for a guest that bonds while it
+// boots.
 func (v *VM) findIfaces(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	out, code, err := v.Run(ctx, `for d in /sys/class/net/*; do echo "${d##*/} $(cat $d/address)"; done`)
+	out, code, err := v.Run(ctx, `for d in /sys/class/net/*; do
+	a=$d/address; [ -e $d/bonding_slave/perm_hwaddr ] && a=$d/bonding_slave/perm_hwaddr
+	echo "${d##*/} $(cat $a)"
+done`)
 	if err != nil || code != 0 {
 		return fmt.Errorf("vm: listing guest interfaces: exit %d: %w", code, err)
 	}
