@@ -96,7 +96,13 @@ func TestPersistAcrossReboot(t *testing.T) {
 			v.MustRun(t, "journalctl -b -u bondstrap-firstboot.service --no-pager -o cat"))
 	}
 	v.MustRun(t, "test -e /var/lib/bondstrap/done && test -s /run/bondstrap/report.json")
+	t.Logf("boot 1: bondstrap-firstboot.service:\n%s", v.MustRun(t, "journalctl -b -u bondstrap-firstboot.service --no-pager -o short-monotonic"))
+	// What systemd itself says about the unit: a bad or deprecated setting is a bug.
+	if out := v.MustRun(t, "journalctl -b _PID=1 -p warning --no-pager -o cat | grep -i bondstrap || true"); out != "" {
+		t.Errorf("boot 1: systemd warns about the bondstrap unit:\n%s", out)
+	}
 	t.Logf("boot 1: persisted units:\n%s", v.MustRun(t, "grep -H . /etc/systemd/network/*"))
+	provisioned := readReport(t, v)
 	first := readBond(ctx, t, v, "boot 1")
 	checkBond(t, "boot 1", first, members, v)
 
@@ -113,6 +119,10 @@ func TestPersistAcrossReboot(t *testing.T) {
 	if fb["ConditionResult"] != "no" || fb["ExecMainStartTimestampMonotonic"] != "0" {
 		t.Errorf("boot 2: bondstrap-firstboot.service ran or was not skipped by its condition: %v", fb)
 	}
+	// Nor does anything it depends on: a first-boot unit costs later boots nothing.
+	if settle := unitProps(ctx, t, v, "systemd-udev-settle.service"); settle["ExecMainStartTimestampMonotonic"] != "0" {
+		t.Errorf("boot 2: systemd-udev-settle.service ran: %v", settle)
+	}
 	if out, code, err := v.Run(ctx, "test ! -e /run/bondstrap/report.json"); err != nil || code != 0 {
 		t.Errorf("boot 2: bondstrap left a report in /run: exit %d %v %s", code, err, out)
 	}
@@ -124,6 +134,17 @@ func TestPersistAcrossReboot(t *testing.T) {
 	}
 	if second.Lease.IP != first.Lease.IP || second.Lease.ClientID != first.Lease.ClientID {
 		t.Errorf("dnsmasq lease differs across the reboot:\nboot 1: %+v\nboot 2: %+v", first.Lease, second.Lease)
+	}
+	// The point of persisting the bond's MAC and the client id: the lease bondstrap
+	// got while provisioning is the one systemd-networkd gets back, not merely some
+	// lease for the persisted MAC.
+	if provisioned.MAC != second.MAC || provisioned.ClientID != second.Lease.ClientID || provisioned.Addr != second.Addr {
+		t.Errorf("bondstrap provisioned bond0 with MAC %s, client id %s, %v; after the reboot it has MAC %s, client id %s, %v",
+			provisioned.MAC, provisioned.ClientID, provisioned.Addr, second.MAC, second.Lease.ClientID, second.Addr)
+		// A bond made while udev runs gets a MAC from udev's MACAddressPolicy=persistent
+		// (99-default.link) unless its creator sets one; then enslaving keeps it.
+		t.Logf("a bond created by hand here: %s", v.MustRun(t, `ip link add bondprobe type bond && udevadm settle &&
+echo "MAC $(cat /sys/class/net/bondprobe/address), addr_assign_type $(cat /sys/class/net/bondprobe/addr_assign_type)"; ip link del bondprobe`))
 	}
 	t.Logf("same network on both boots: bond0 %s (%s) over %v, %s via %s; lease client id %s",
 		second.MAC, second.Mode, second.Members, second.Addr, second.Gateway, second.Lease.ClientID)
@@ -262,4 +283,46 @@ func checkBond(t *testing.T, boot string, s bondState, members []string, v *vm.V
 	if host := v.Net.HostAddr(0); s.Gateway != host {
 		t.Errorf("%s: default gateway %v, want the DHCP server's router %v", boot, s.Gateway, host)
 	}
+}
+
+// provisioning is what bondstrap reports it did to bond0 on the first boot.
+type provisioning struct {
+	MAC      string
+	ClientID string
+	Addr     netip.Prefix
+}
+
+// readReport reads bondstrap's report of the first boot, /run/bondstrap/report.json.
+func readReport(t *testing.T, v *vm.VM) provisioning {
+	t.Helper()
+	out := v.MustRun(t, "cat /run/bondstrap/report.json")
+	var rep struct {
+		Bonds []struct {
+			Name    string `json:"name"`
+			MAC     string `json:"mac"`
+			Address *struct {
+				Lease *struct {
+					ClientID string `json:"client_id"`
+					Address  string `json:"address"`
+				} `json:"lease"`
+			} `json:"address"`
+		} `json:"bonds"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("report.json: %v\n%s", err, out)
+	}
+	for _, b := range rep.Bonds {
+		if b.Name != "bond0" || b.Address == nil || b.Address.Lease == nil {
+			continue
+		}
+		p := provisioning{MAC: b.MAC, ClientID: b.Address.Lease.ClientID}
+		var err error
+		if p.Addr, err = netip.ParsePrefix(b.Address.Lease.Address); err != nil {
+			t.Fatalf("report.json: lease address: %v", err)
+		}
+		t.Logf("boot 1: bondstrap provisioned bond0 with MAC %s, client id %s: %v", p.MAC, p.ClientID, p.Addr)
+		return p
+	}
+	t.Fatalf("report.json has no DHCP lease for bond0:\n%s", out)
+	return provisioning{}
 }
