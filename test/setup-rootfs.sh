@@ -10,6 +10,8 @@
 #     rootfs/<key>/vmlinuz      the kernel of the root
 #     rootfs/<key>/initrd.img   the initrd update-initramfs built in the root
 #     rootfs/<key>/release      the kernel release
+#     rootfs/<key>/tree/        the root as a directory, for tests that change it in a
+#                               chroot (update-initramfs) and make an image of their own
 #     rootfs/current -> <key>
 #
 # <key> hashes this script, the package list, the agent and the kernel release, so a
@@ -157,6 +159,7 @@ cp "$root/boot/vmlinuz-$release" "$work/out/vmlinuz"
 cp "$root/boot/initrd.img-$release" "$work/out/initrd.img"
 echo "$release" >"$work/out/release"
 mkfs.ext4 -q -L bondstrap-root -d "$root" "$work/out/root.img" "$IMAGE_SIZE" >&2
+mv "$root" "$work/out/tree"
 date -u +%FT%TZ >"$work/out/.complete"
 rm -rf "$out"
 mv "$work/out" "$out"

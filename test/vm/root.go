@@ -46,15 +46,16 @@ type RootPaths struct {
 	Kernel  string // Dir/vmlinuz
 	Initrd  string // Dir/initrd.img, built by update-initramfs in the root
 	Release string // the kernel release
+	Tree    string // Dir/tree: the root as a directory, to copy, never to change
 }
 
 // CheckRoot reports whether a Debian root is cached, without changing anything.
 func CheckRoot() (RootPaths, error) {
 	dir := filepath.Join(CacheDir(), "rootfs", "current")
 	p := RootPaths{Dir: dir, Image: filepath.Join(dir, "root.img"),
-		Kernel: filepath.Join(dir, "vmlinuz"), Initrd: filepath.Join(dir, "initrd.img")}
+		Kernel: filepath.Join(dir, "vmlinuz"), Initrd: filepath.Join(dir, "initrd.img"), Tree: filepath.Join(dir, "tree")}
 	var errs []error
-	for _, f := range []string{filepath.Join(dir, ".complete"), p.Image, p.Kernel, p.Initrd} {
+	for _, f := range []string{filepath.Join(dir, ".complete"), p.Image, p.Kernel, p.Initrd, p.Tree} {
 		if _, err := os.Stat(f); err != nil {
 			errs = append(errs, fmt.Errorf("no cached Debian root: %w", err))
 		}
