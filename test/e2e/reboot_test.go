@@ -102,7 +102,7 @@ func TestPersistAcrossReboot(t *testing.T) {
 		t.Errorf("boot 1: systemd warns about the bondstrap unit:\n%s", out)
 	}
 	t.Logf("boot 1: persisted units:\n%s", v.MustRun(t, "grep -H . /etc/systemd/network/*"))
-	provisioned := readReport(t, v)
+	provisioned := readReport(t, v, "boot 1")
 	first := readBond(ctx, t, v, "boot 1")
 	checkBond(t, "boot 1", first, members, v)
 
@@ -292,8 +292,8 @@ type provisioning struct {
 	Addr     netip.Prefix
 }
 
-// readReport reads bondstrap's report of the first boot, /run/bondstrap/report.json.
-func readReport(t *testing.T, v *vm.VM) provisioning {
+// readReport reads bondstrap's report of this boot, /run/bondstrap/report.json.
+func readReport(t *testing.T, v *vm.VM, boot string) provisioning {
 	t.Helper()
 	out := v.MustRun(t, "cat /run/bondstrap/report.json")
 	var rep struct {
@@ -309,7 +309,7 @@ func readReport(t *testing.T, v *vm.VM) provisioning {
 		} `json:"bonds"`
 	}
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
-		t.Fatalf("report.json: %v\n%s", err, out)
+		t.Fatalf("%s: report.json: %v\n%s", boot, err, out)
 	}
 	for _, b := range rep.Bonds {
 		if b.Name != "bond0" || b.Address == nil || b.Address.Lease == nil {
@@ -320,9 +320,9 @@ func readReport(t *testing.T, v *vm.VM) provisioning {
 		if p.Addr, err = netip.ParsePrefix(b.Address.Lease.Address); err != nil {
 			t.Fatalf("report.json: lease address: %v", err)
 		}
-		t.Logf("boot 1: bondstrap provisioned bond0 with MAC %s, client id %s: %v", p.MAC, p.ClientID, p.Addr)
+		t.Logf("%s: bondstrap provisioned bond0 with MAC %s, client id %s: %v", boot, p.MAC, p.ClientID, p.Addr)
 		return p
 	}
-	t.Fatalf("report.json has no DHCP lease for bond0:\n%s", out)
+	t.Fatalf("%s: report.json has no DHCP lease for bond0:\n%s", boot, out)
 	return provisioning{}
 }
