@@ -36,3 +36,20 @@ type Decision struct {
 	Selected bool   `json:"selected"`
 	Reason   string `json:"reason"`
 }
+
+// MAC is the address the bond has while provisioning and keeps on every later
+// boot: the config's macaddress, else the permanent MAC of its first member
+// (the current one for a NIC that reports none), or "" for a bond without
+// members. apply creates the bond with this address and the persisted units
+// set it, so the DHCP client identifier, the lease and MACAddress= agree after
+// the reboot, whatever the bond's members looked like before and whatever
+// address udev's MACAddressPolicy= would give a new bond.
+func (b BondPlan) MAC() string {
+	if b.Config.MACAddress != "" {
+		return b.Config.MACAddress
+	}
+	if len(b.MemberNICs) == 0 {
+		return ""
+	}
+	return b.MemberNICs[0].HardwareMAC()
+}

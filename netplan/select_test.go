@@ -421,3 +421,22 @@ func BenchmarkSelect(b *testing.B) {
 		}
 	}
 }
+
+func TestBondPlanMAC(t *testing.T) {
+	first := detect.NIC{Name: "a", MAC: "02:00:00:00:00:99", PermanentMAC: "3c:fd:fe:a0:00:00"}
+	b := BondPlan{MemberNICs: []detect.NIC{first, {Name: "b", MAC: "3c:fd:fe:a0:00:01"}}}
+	if got := b.MAC(); got != "3c:fd:fe:a0:00:00" {
+		t.Errorf("MAC = %s, want the first member's permanent MAC", got)
+	}
+	b.MemberNICs[0].PermanentMAC = ""
+	if got := b.MAC(); got != "02:00:00:00:00:99" {
+		t.Errorf("MAC = %s, want the current MAC of a member without a permanent one", got)
+	}
+	b.Config.MACAddress = "02:aa:bb:cc:dd:ee"
+	if got := b.MAC(); got != "02:aa:bb:cc:dd:ee" {
+		t.Errorf("MAC = %s, want the config's macaddress", got)
+	}
+	if got := (BondPlan{}).MAC(); got != "" {
+		t.Errorf("MAC of a bond without members = %q", got)
+	}
+}

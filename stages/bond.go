@@ -108,6 +108,12 @@ func (s *state) ensureBond(bp netplan.BondPlan, br *BondReport) error {
 	if err != nil {
 		return err
 	}
+	// The bond is made with its MAC, not left to take its first port's: udev
+	// (MACAddressPolicy=persistent) gives a new bond a generated MAC, which
+	// the bond would keep, and the lease would not come back after a reboot.
+	if want.HardwareAddr, err = net.ParseMAC(bp.MAC()); err != nil {
+		return fmt.Errorf("MAC of %s: %w", bp.Name, err)
+	}
 	l, err := s.k.linkOrNil(bp.Name)
 	if err != nil {
 		return err

@@ -135,26 +135,23 @@ func bondConfig(cfg *netplan.Config, bp *netplan.BondPlan) netplan.Bond {
 	return bp.Config
 }
 
-// bondMAC is the MAC address the bond keeps across reboots: the config's
-// macaddress, else the address the bond has while provisioning. The bond takes
-// the MAC of its first member, so that is the first member's current MAC (its
-// permanent one if the inventory has no current MAC).
+// bondMAC is the MAC address the bond keeps across reboots, as the plan
+// defines it (netplan.BondPlan.MAC), in canonical form. bond is the config the
+// render uses, which wins over the plan's copy.
 func bondMAC(bond netplan.Bond, bp *netplan.BondPlan) (string, error) {
-	if bond.MACAddress != "" {
-		mac, err := canonicalMAC(bond.MACAddress)
-		if err != nil {
-			return "", fmt.Errorf("macaddress: %w", err)
-		}
-		return mac, nil
-	}
-	first := bp.MemberNICs[0]
-	src := first.MAC
+	p := *bp
+	p.Config = bond
+	src := p.MAC()
 	if src == "" {
-		src = first.HardwareMAC()
+		return "", fmt.Errorf("bond %s has no members", bp.Name)
 	}
 	mac, err := canonicalMAC(src)
 	if err != nil {
-		return "", fmt.Errorf("MAC of first member %s: %w", first.Name, err)
+		what := "MAC of first member " + bp.MemberNICs[0].Name
+		if bond.MACAddress != "" {
+			what = "macaddress"
+		}
+		return "", fmt.Errorf("%s: %w", what, err)
 	}
 	return mac, nil
 }

@@ -322,9 +322,10 @@ func TestRoutesStaySeparateSections(t *testing.T) {
 	}
 }
 
-func TestBondMACIsFirstMembersCurrentMAC(t *testing.T) {
-	// The first member had its MAC changed before detection: the bond takes
-	// the current one, the member is still matched by its permanent one.
+func TestBondMACIsFirstMembersPermanentMAC(t *testing.T) {
+	// The first member had its MAC changed before detection (a bond it was in
+	// before, say): the bond gets the permanent one, which apply also creates
+	// it with, and the member is matched by it.
 	nic := x710a
 	nic.MAC = "02:11:22:33:44:55"
 	cfg := &netplan.Config{Network: netplan.Network{Version: 2,
@@ -338,8 +339,8 @@ func TestBondMACIsFirstMembersCurrentMAC(t *testing.T) {
 		t.Fatal(err)
 	}
 	netdev := string(fileNamed(t, files, "10-bondstrap-bond0.netdev").Content)
-	if !strings.Contains(netdev, "\nMACAddress=02:11:22:33:44:55\n") {
-		t.Errorf("bond MAC is not the first member's current MAC:\n%s", netdev)
+	if !strings.Contains(netdev, "\nMACAddress=3c:fd:fe:a1:00:00\n") {
+		t.Errorf("bond MAC is not the first member's permanent MAC:\n%s", netdev)
 	}
 	member := string(fileNamed(t, files, "10-bondstrap-bond0-3cfdfea10000.network").Content)
 	if !strings.Contains(member, "\nPermanentMACAddress=3c:fd:fe:a1:00:00\n") || !strings.Contains(member, "\nPrimarySlave=true\n") {
@@ -352,7 +353,8 @@ func TestBondMACIsFirstMembersCurrentMAC(t *testing.T) {
 	if strings.Contains(other, "PrimarySlave") {
 		t.Errorf("non-primary member has PrimarySlave:\n%s", other)
 	}
-	// Without a permanent MAC, the current one identifies the member.
+	// Without a permanent MAC, the current one identifies the member and
+	// gives the bond its MAC.
 	nic.PermanentMAC = ""
 	plan.Bonds[0].MemberNICs[0] = nic
 	files, err = Render(cfg, plan)
@@ -360,6 +362,9 @@ func TestBondMACIsFirstMembersCurrentMAC(t *testing.T) {
 		t.Fatal(err)
 	}
 	fileNamed(t, files, "10-bondstrap-bond0-021122334455.network")
+	if netdev := string(fileNamed(t, files, "10-bondstrap-bond0.netdev").Content); !strings.Contains(netdev, "\nMACAddress=02:11:22:33:44:55\n") {
+		t.Errorf("bond MAC is not the current MAC of a member without a permanent one:\n%s", netdev)
+	}
 }
 
 // baseCase is a valid one-bond config and plan that error tests break.

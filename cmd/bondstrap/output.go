@@ -63,6 +63,9 @@ func printPlan(w io.Writer, plan *netplan.Plan) error {
 		if b.Primary != "" {
 			header += "  primary " + b.Primary
 		}
+		if mac := b.MAC(); mac != "" {
+			header += "  mac " + mac
+		}
 		fmt.Fprintln(t, header)
 		for j, n := range b.MemberNICs {
 			fmt.Fprintf(t, "  %d. %s\t%s\t%s\t%s\t%s\t%s\n", j+1, n.Name, orDash(n.PCIAddress),
