@@ -74,13 +74,9 @@ func (m BondMode) String() string {
 // UnmarshalJSON accepts a mode name or the kernel's number, as a JSON number
 // or a string, and stores the canonical name.
 func (m *BondMode) UnmarshalJSON(data []byte) error {
-	var s string
-	if len(data) > 0 && data[0] == '"' {
-		if err := json.Unmarshal(data, &s); err != nil {
-			return err
-		}
-	} else {
-		s = string(data)
+	s, err := scalarText(data)
+	if err != nil {
+		return err
 	}
 	mode, err := ParseBondMode(s)
 	if err != nil {
@@ -175,13 +171,9 @@ func durationOf(s string, n int64, unit time.Duration) (Duration, error) {
 // UnmarshalJSON accepts a JSON number of milliseconds or a string as
 // ParseDuration reads it (a bare number in a string is milliseconds too).
 func (d *Duration) UnmarshalJSON(data []byte) error {
-	var s string
-	if len(data) > 0 && data[0] == '"' {
-		if err := json.Unmarshal(data, &s); err != nil {
-			return err
-		}
-	} else {
-		s = string(data)
+	s, err := scalarText(data)
+	if err != nil {
+		return err
 	}
 	v, err := ParseDuration(s, time.Millisecond)
 	if err != nil {
@@ -231,4 +223,15 @@ func (l *StringList) UnmarshalJSON(data []byte) error {
 	}
 	*l = list
 	return nil
+}
+
+// scalarText is a JSON string's contents, or a JSON number's text: the values
+// that may be written either way in YAML (mode: 1, mode: "1").
+func scalarText(data []byte) (string, error) {
+	if len(data) > 0 && data[0] == '"' {
+		var s string
+		err := json.Unmarshal(data, &s)
+		return s, err
+	}
+	return string(data), nil
 }

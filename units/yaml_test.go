@@ -21,27 +21,7 @@ func TestGoldenFromYAML(t *testing.T) {
 	for _, dir := range dirs {
 		name := filepath.Base(dir)
 		t.Run(name, func(t *testing.T) {
-			file := filepath.Join(dir, "config.yaml")
-			data, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cfg, err := netplan.Parse(file, data)
-			if err != nil {
-				t.Fatal(err)
-			}
-			raw, err := os.ReadFile(filepath.Join(dir, "inventory.json"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var inv detect.Inventory
-			if err := json.Unmarshal(raw, &inv); err != nil {
-				t.Fatal(err)
-			}
-			plan, err := netplan.Select(cfg, inv)
-			if err != nil {
-				t.Fatal(err)
-			}
+			cfg, plan := planCase(t, dir)
 			files, err := Render(cfg, plan)
 			if err != nil {
 				t.Fatal(err)
@@ -49,4 +29,32 @@ func TestGoldenFromYAML(t *testing.T) {
 			compareGolden(t, filepath.Join("testdata", "golden", "yaml-"+name), files)
 		})
 	}
+}
+
+// planCase parses dir/config.yaml and selects from dir/inventory.json: the
+// pure pipeline up to Render.
+func planCase(tb testing.TB, dir string) (*netplan.Config, *netplan.Plan) {
+	tb.Helper()
+	file := filepath.Join(dir, "config.yaml")
+	data, err := os.ReadFile(file)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg, err := netplan.Parse(file, data)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "inventory.json"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var inv detect.Inventory
+	if err := json.Unmarshal(raw, &inv); err != nil {
+		tb.Fatal(err)
+	}
+	plan, err := netplan.Select(cfg, inv)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return cfg, plan
 }
