@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,75 +21,9 @@ import (
 // before the root is mounted, and systemd-networkd in the root takes the bond over
 // from the units bondstrap left in /run/systemd/network.
 func TestInitramfsToolsHook(t *testing.T) {
-	root := vm.RequireRoot(t)
-	bin := vm.BondstrapBinary(t)
-	repo, err := vm.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	read := func(rel string) []byte {
-		b, err := os.ReadFile(filepath.Join(repo, rel))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	binData, err := os.ReadFile(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	start := time.Now()
-	dir := t.TempDir()
-	tree := filepath.Join(dir, "tree")
-	if err := vm.CopyRootTree(ctx, root, tree); err != nil {
-		t.Fatal(err)
-	}
-	if err := vm.WriteTreeFiles(tree, []testinitrd.File{
-		{Path: "/usr/bin/bondstrap", Data: binData, Mode: 0o755},
-		{Path: "/etc/bondstrap/bondstrap.yaml", Data: []byte(rebootConfig), Mode: 0o644},
-		{Path: "/etc/initramfs-tools/hooks/bondstrap", Data: read("initramfs/initramfs-tools/hooks/bondstrap"), Mode: 0o755},
-		{Path: "/etc/initramfs-tools/scripts/init-premount/bondstrap", Data: read("initramfs/initramfs-tools/scripts/init-premount/bondstrap"), Mode: 0o755},
-	}); err != nil {
-		t.Fatal(err)
-	}
-	out, err := vm.Chroot(ctx, tree, "update-initramfs", "-u", "-k", root.Release)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("update-initramfs:\n%s", out)
-	if strings.Contains(out, "bondstrap") {
-		t.Errorf("update-initramfs complains about bondstrap:\n%s", out)
-	}
-	list, err := vm.Chroot(ctx, tree, "lsinitramfs", "/boot/initrd.img-"+root.Release)
-	if err != nil {
-		t.Fatal(err)
-	}
-	files := strings.Fields(list)
-	for _, want := range []string{"usr/bin/bondstrap", "etc/bondstrap/bondstrap.yaml", "scripts/init-premount/bondstrap"} {
-		if !slices.Contains(files, want) {
-			t.Errorf("the initrd lacks %s", want)
-		}
-	}
-	if !strings.Contains(list, "/bonding.ko") || !strings.Contains(list, "/virtio_net.ko") {
-		t.Errorf("the initrd lacks the bonding or virtio_net module")
-	}
-	disk, err := vm.NewTreeDisk(ctx, tree, dir, root.Release)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("initrd and root disk made in %v", time.Since(start).Round(time.Millisecond))
-	if t.Failed() {
-		t.FailNow()
-	}
-
-	v := vm.New(t, vm.Config{
-		NICs:     []vm.NIC{vm.Virtio(10000), vm.Virtio(10000), vm.E1000()},
-		MemoryMB: 1024,
-		Root:     disk,
-	})
+	v := bootInitramfsTools(ctx, t, false)
 	members := []string{v.Iface(0), v.Iface(1)}
 	slices.Sort(members)
 	waitBooted(ctx, t, v)
@@ -96,6 +31,9 @@ func TestInitramfsToolsHook(t *testing.T) {
 	// Nothing in the root runs bondstrap: its report and units in /run come from the
 	// initramfs (initramfs-tools moves /run into the root).
 	v.MustRun(t, "test ! -e /etc/systemd/system/bondstrap-firstboot.service && test ! -e /lib/systemd/system/bondstrap-firstboot.service")
+	if out := v.MustRun(t, "cat /run/bondstrap/report.json"); !strings.Contains(out, `"root": "/run/bondstrap/root"`) && !strings.Contains(out, `"root":"/run/bondstrap/root"`) {
+		t.Errorf("report.json is not the initramfs run's (units under /run/bondstrap/root):\n%s", out)
+	}
 	provisioned := readReport(t, v, "initramfs boot")
 	// The report predates the root's systemd (no systemd runs in this initrd).
 	times := strings.Fields(v.MustRun(t, "stat -c %Y /run/bondstrap/report.json; systemctl show -p UserspaceTimestamp --timestamp=unix --value"))
@@ -124,4 +62,137 @@ func TestInitramfsToolsHook(t *testing.T) {
 	}
 	t.Logf("bonded in the initramfs, run by systemd-networkd: bond0 %s over %v, %s via %s",
 		got.MAC, got.Members, got.Addr, got.Gateway)
+}
+
+// bootInitramfsTools installs bondstrap, its config and its initramfs-tools hook and
+// init-premount script (and, with firstboot, its enabled first-boot unit) in a copy
+// of the Debian root, runs update-initramfs in a chroot, checks what went into the
+// initrd, and boots the root with that initrd.
+func bootInitramfsTools(ctx context.Context, t *testing.T, firstboot bool) *vm.VM {
+	t.Helper()
+	root := vm.RequireRoot(t)
+	bin := vm.BondstrapBinary(t)
+	repo, err := vm.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(rel string) []byte {
+		b, err := os.ReadFile(filepath.Join(repo, rel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	binData, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	start := time.Now()
+	dir := t.TempDir()
+	tree := filepath.Join(dir, "tree")
+	if err := vm.CopyRootTree(ctx, root, tree); err != nil {
+		t.Fatal(err)
+	}
+	files := []testinitrd.File{
+		{Path: "/usr/bin/bondstrap", Data: binData, Mode: 0o755},
+		{Path: "/etc/bondstrap/bondstrap.yaml", Data: []byte(rebootConfig), Mode: 0o644},
+		{Path: "/etc/initramfs-tools/hooks/bondstrap", Data: read("initramfs/initramfs-tools/hooks/bondstrap"), Mode: 0o755},
+		{Path: "/etc/initramfs-tools/scripts/init-premount/bondstrap", Data: read("initramfs/initramfs-tools/scripts/init-premount/bondstrap"), Mode: 0o755},
+	}
+	if firstboot {
+		files = append(files, testinitrd.File{Path: "/etc/systemd/system/bondstrap-firstboot.service",
+			Data: read("initramfs/systemd/bondstrap-firstboot.service"), Mode: 0o644})
+	}
+	if err := vm.WriteTreeFiles(tree, files); err != nil {
+		t.Fatal(err)
+	}
+	if firstboot {
+		if out, err := vm.Chroot(ctx, tree, "systemctl", "enable", "bondstrap-firstboot.service"); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+	}
+	out, err := vm.Chroot(ctx, tree, "update-initramfs", "-u", "-k", root.Release)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("update-initramfs:\n%s", out)
+	if strings.Contains(out, "bondstrap") {
+		t.Errorf("update-initramfs complains about bondstrap:\n%s", out)
+	}
+	list, err := vm.Chroot(ctx, tree, "lsinitramfs", "/boot/initrd.img-"+root.Release)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inInitrd := strings.Fields(list)
+	for _, want := range []string{"usr/bin/bondstrap", "etc/bondstrap/bondstrap.yaml", "scripts/init-premount/bondstrap"} {
+		if !slices.Contains(inInitrd, want) {
+			t.Errorf("the initrd lacks %s", want)
+		}
+	}
+	if !strings.Contains(list, "/bonding.ko") || !strings.Contains(list, "/virtio_net.ko") {
+		t.Errorf("the initrd lacks the bonding or virtio_net module")
+	}
+	disk, err := vm.NewTreeDisk(ctx, tree, dir, root.Release)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("initrd and root disk made in %v", time.Since(start).Round(time.Millisecond))
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	return vm.New(t, vm.Config{
+		NICs:     []vm.NIC{vm.Virtio(10000), vm.Virtio(10000), vm.E1000()},
+		MemoryMB: 1024,
+		Root:     disk,
+	})
+}
+
+// TestInitramfsToolsThenFirstboot is the whole install: the initramfs bonds (as in
+// TestInitramfsToolsHook), then the first-boot unit in the root runs apply again,
+// which finds the bond as configured, changes nothing on it, and persists the units
+// to /etc/systemd/network; systemd-networkd runs bond0 with the lease it had.
+func TestInitramfsToolsThenFirstboot(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	v := bootInitramfsTools(ctx, t, true)
+	members := []string{v.Iface(0), v.Iface(1)}
+	slices.Sort(members)
+	waitBooted(ctx, t, v)
+
+	fb := unitProps(ctx, t, v, "bondstrap-firstboot.service")
+	if fb["Result"] != "success" || fb["ExecMainStatus"] != "0" || fb["ConditionResult"] != "yes" {
+		t.Fatalf("bondstrap-firstboot.service did not succeed: %v\n%s", fb,
+			v.MustRun(t, "journalctl -b -u bondstrap-firstboot.service --no-pager -o cat"))
+	}
+	t.Logf("bondstrap-firstboot.service:\n%s", v.MustRun(t, "journalctl -b -u bondstrap-firstboot.service --no-pager -o cat | grep -v level="))
+	// The initramfs ran: only its script writes /run/systemd/network.
+	v.MustRun(t, "test -e /run/systemd/network/10-bondstrap-bond0.netdev")
+	v.MustRun(t, "test -e /var/lib/bondstrap/done && test -e /etc/systemd/network/10-bondstrap-bond0.netdev")
+	if out := v.MustRun(t, "diff -r /run/bondstrap/root/etc/systemd/network /etc/systemd/network && echo same"); out != "same\n" {
+		t.Errorf("the units persisted to /etc differ from the initramfs's:\n%s", out)
+	}
+	var rep struct {
+		Root  string `json:"root"`
+		Bonds []struct {
+			Name    string   `json:"name"`
+			Action  string   `json:"action"`
+			Changes []string `json:"changes"`
+		} `json:"bonds"`
+	}
+	out := v.MustRun(t, "cat /run/bondstrap/report.json")
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("report.json: %v\n%s", err, out)
+	}
+	if rep.Root != "/" || len(rep.Bonds) != 1 || rep.Bonds[0].Action != "unchanged" {
+		t.Errorf("the first-boot run did not find bond0 as the initramfs left it: root %q, bonds %+v", rep.Root, rep.Bonds)
+	}
+	provisioned := readReport(t, v, "first boot")
+	got := readBond(ctx, t, v, "first boot")
+	checkBond(t, "first boot", got, members, v)
+	if provisioned.MAC != got.MAC || provisioned.ClientID != got.Lease.ClientID || provisioned.Addr != got.Addr {
+		t.Errorf("bondstrap reported bond0 with MAC %s, client id %s, %v; systemd-networkd runs it with MAC %s, client id %s, %v",
+			provisioned.MAC, provisioned.ClientID, provisioned.Addr, got.MAC, got.Lease.ClientID, got.Addr)
+	}
 }
