@@ -5,7 +5,7 @@
 # Install as /usr/lib/dracut/modules.d/90bondstrap/ and enable with
 #   add_dracutmodules+=" bondstrap "      (e.g. in /etc/dracut.conf.d/bondstrap.conf)
 # The image gets /usr/bin/bondstrap, /etc/bondstrap/bondstrap.yaml when present, the
-# bonding and 8021q modules and the NIC drivers (kernel-network-modules).
+# bonding and 8021q modules and the wired NIC drivers.
 #
 # Kernel command line:
 #   rd.bondstrap=0           do not run bondstrap in the initramfs
@@ -25,12 +25,15 @@ check() {
 }
 
 depends() {
-	echo kernel-network-modules
 	return 0
 }
 
 installkernel() {
 	instmods bonding 8021q
+	# The wired NIC drivers, as dracut's kernel-network-modules adds them, without
+	# depending on that module: not every distribution ships it with dracut (Debian
+	# has it in dracut-network), and a missing dependency fails the whole image.
+	instmods =drivers/net/ethernet =drivers/net/phy virtio_net
 }
 
 install() {
