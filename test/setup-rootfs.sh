@@ -12,6 +12,8 @@
 #     rootfs/<key>/release      the kernel release
 #     rootfs/<key>/tree/        the root as a directory, for tests that change it in a
 #                               chroot (update-initramfs) and make an image of their own
+#     rootfs/<key>/debs/dracut/ dracut's packages (not installed: it replaces
+#                               initramfs-tools), for the dracut module's test
 #     rootfs/current -> <key>
 #
 # <key> hashes this script, the package list, the agent and the kernel release, so a
@@ -30,6 +32,8 @@ SUITE=bookworm
 # What the guest needs: systemd with networkd and udev, ip and modprobe for the tests,
 # dbus for networkctl, initramfs-tools (and busybox for its shell) for the initrd.
 PACKAGES="systemd systemd-sysv udev dbus iproute2 kmod initramfs-tools busybox zstd linux-base e2fsprogs"
+# dracut and what it needs beyond the root (dpkg -i in the dracut test).
+DRACUT_PACKAGES="dracut dracut-core kpartx"
 IMAGE_SIZE=3G
 here=$(cd "$(dirname "$0")" && pwd)
 AGENT="$here/../initramfs/testinitrd/agent.sh"
@@ -42,7 +46,7 @@ die() { printf 'setup-rootfs: error: %s\n' "$*" >&2; exit 1; }
 release=$(cat "$CACHE/current/release")
 kpkg=linux-image-$release
 
-key=$( { cat "$0" "$AGENT"; echo "$PACKAGES $release $SUITE"; } | sha256sum | cut -c1-16)
+key=$( { cat "$0" "$AGENT"; echo "$PACKAGES $DRACUT_PACKAGES $release $SUITE"; } | sha256sum | cut -c1-16)
 out="$CACHE/rootfs/$key"
 if [ -e "$out/.complete" ]; then
 	ln -sfn "$key" "$CACHE/rootfs/current.tmp"
@@ -109,6 +113,9 @@ chown _apt "$work" 2>/dev/null || true
 	(cd "$work" && apt-get download -qq "$kpkg" >&2)
 } || die "apt-get download $kpkg failed"
 cp "$work"/"$kpkg"_*.deb "$root/tmp/kernel.deb"
+mkdir -p "$work/out/debs/dracut"
+chown _apt "$work/out/debs/dracut" 2>/dev/null || true
+(cd "$work/out/debs/dracut" && apt-get download -qq $DRACUT_PACKAGES >&2) || die "apt-get download $DRACUT_PACKAGES failed"
 mount -t proc proc "$root/proc"
 mount -t sysfs sysfs "$root/sys"
 mount --bind /dev "$root/dev"

@@ -47,15 +47,17 @@ type RootPaths struct {
 	Initrd  string // Dir/initrd.img, built by update-initramfs in the root
 	Release string // the kernel release
 	Tree    string // Dir/tree: the root as a directory, to copy, never to change
+	Dracut  string // Dir/debs/dracut: dracut's packages, to dpkg -i into a copy
 }
 
 // CheckRoot reports whether a Debian root is cached, without changing anything.
 func CheckRoot() (RootPaths, error) {
 	dir := filepath.Join(CacheDir(), "rootfs", "current")
 	p := RootPaths{Dir: dir, Image: filepath.Join(dir, "root.img"),
-		Kernel: filepath.Join(dir, "vmlinuz"), Initrd: filepath.Join(dir, "initrd.img"), Tree: filepath.Join(dir, "tree")}
+		Kernel: filepath.Join(dir, "vmlinuz"), Initrd: filepath.Join(dir, "initrd.img"), Tree: filepath.Join(dir, "tree"),
+		Dracut: filepath.Join(dir, "debs", "dracut")}
 	var errs []error
-	for _, f := range []string{filepath.Join(dir, ".complete"), p.Image, p.Kernel, p.Initrd, p.Tree} {
+	for _, f := range []string{filepath.Join(dir, ".complete"), p.Image, p.Kernel, p.Initrd, p.Tree, p.Dracut} {
 		if _, err := os.Stat(f); err != nil {
 			errs = append(errs, fmt.Errorf("no cached Debian root: %w", err))
 		}
