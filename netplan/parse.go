@@ -453,13 +453,8 @@ func (w *treeWalker) checkInt(path string, v any) {
 }
 
 func (w *treeWalker) checkMode(path string, v any) {
-	var s string
-	switch x := v.(type) {
-	case string:
-		s = x
-	case json.Number:
-		s = x.String()
-	default:
+	s, ok := scalarString(v)
+	if !ok {
 		w.errorf(path, "expected a bond mode (%s, or a number 0-6), got %s", modeNames(), describe(v))
 		return
 	}
@@ -469,23 +464,33 @@ func (w *treeWalker) checkMode(path string, v any) {
 }
 
 func (w *treeWalker) checkDuration(path string, v any) {
-	var s string
-	switch x := v.(type) {
-	case string:
-		s = x
-	case json.Number:
-		s = x.String()
+	s, ok := scalarString(v)
+	if !ok {
+		w.errorf(path, "expected a time (a number of milliseconds, or with a unit: 100ms, 2s), got %s", describe(v))
+		return
+	}
+	if _, isNumber := v.(json.Number); isNumber {
 		if _, err := strconv.ParseUint(s, 10, 63); err != nil {
 			w.errorf(path, "expected a whole, non-negative number of milliseconds or a time with a unit (100ms, 2s), got %s", s)
 			return
 		}
-	default:
-		w.errorf(path, "expected a time (a number of milliseconds, or with a unit: 100ms, 2s), got %s", describe(v))
-		return
 	}
 	if _, err := ParseDuration(s, time.Millisecond); err != nil {
 		w.errorf(path, "%v", err)
 	}
+}
+
+// scalarString is a string's value or a number's text: the YAML scalars that
+// may be written either way (mode: 1, mode: "1"). The decoder's twin is
+// scalarText.
+func scalarString(v any) (string, bool) {
+	switch x := v.(type) {
+	case string:
+		return x, true
+	case json.Number:
+		return x.String(), true
+	}
+	return "", false
 }
 
 // parameterAliases are netplan's deprecated spellings of bond parameters,
