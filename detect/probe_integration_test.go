@@ -4,10 +4,12 @@ package detect
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"os"
+	"reflect"
 	"runtime"
 	"strconv"
 	"strings"
@@ -179,6 +181,19 @@ func TestProbeNamespace(t *testing.T) {
 			if v.index != 0 && n.Ifindex != v.index {
 				t.Errorf("%s: ifindex %d, want %d (the collision this case is for)", n.Name, n.Ifindex, v.index)
 			}
+		}
+
+		// What detect -o json prints, --inventory reads back unchanged.
+		data, err := json.Marshal(inv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := Parse("detect.json", data)
+		if err != nil {
+			t.Fatalf("a probed inventory does not parse back: %v\n%s", err, data)
+		}
+		if !reflect.DeepEqual(back, inv) {
+			t.Errorf("inventory changed through JSON:\nprobed %+v\nparsed %+v", inv, back)
 		}
 	})
 }
