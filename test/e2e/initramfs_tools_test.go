@@ -3,10 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -24,42 +21,13 @@ func TestInitramfsToolsHook(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	v := bootInitramfsTools(ctx, t, false)
-	members := []string{v.Iface(0), v.Iface(1)}
-	slices.Sort(members)
 	waitBooted(ctx, t, v)
 
 	// Nothing in the root runs bondstrap: its report and units in /run come from the
-	// initramfs (initramfs-tools moves /run into the root).
+	// initramfs (initramfs-tools moves /run into the root; no systemd runs in this
+	// initrd).
 	v.MustRun(t, "test ! -e /etc/systemd/system/bondstrap-firstboot.service && test ! -e /lib/systemd/system/bondstrap-firstboot.service")
-	if out := v.MustRun(t, "cat /run/bondstrap/report.json"); !strings.Contains(out, `"root": "/run/bondstrap/root"`) && !strings.Contains(out, `"root":"/run/bondstrap/root"`) {
-		t.Errorf("report.json is not the initramfs run's (units under /run/bondstrap/root):\n%s", out)
-	}
-	provisioned := readReport(t, v, "initramfs boot")
-	// The report predates the root's systemd (no systemd runs in this initrd).
-	times := strings.Fields(v.MustRun(t, "stat -c %Y /run/bondstrap/report.json; systemctl show -p UserspaceTimestamp --timestamp=unix --value"))
-	if len(times) != 2 {
-		t.Fatalf("report and userspace times: %q", times)
-	}
-	reported, err1 := strconv.ParseInt(times[0], 10, 64)
-	userspace, err2 := strconv.ParseInt(strings.TrimPrefix(times[1], "@"), 10, 64)
-	if err1 != nil || err2 != nil || reported > userspace {
-		t.Errorf("report.json written at %s, systemd started at %s: not in the initramfs", times[0], times[1])
-	}
-	runUnits := strings.Fields(v.MustRun(t, "cd /run/systemd/network && ls"))
-	for _, want := range []string{"10-bondstrap-bond0.netdev", "10-bondstrap-bond0.network"} {
-		if !slices.Contains(runUnits, want) {
-			t.Errorf("/run/systemd/network has %v, lacks %s", runUnits, want)
-		}
-	}
-	if out := v.MustRun(t, "ls /etc/systemd/network"); strings.Contains(out, "bondstrap") {
-		t.Errorf("the initramfs wrote into the root's /etc/systemd/network: %s", out)
-	}
-	got := readBond(ctx, t, v, "initramfs boot")
-	checkBond(t, "initramfs boot", got, members, v)
-	if provisioned.MAC != got.MAC || provisioned.ClientID != got.Lease.ClientID || provisioned.Addr != got.Addr {
-		t.Errorf("bondstrap provisioned bond0 in the initramfs with MAC %s, client id %s, %v; systemd-networkd runs it with MAC %s, client id %s, %v",
-			provisioned.MAC, provisioned.ClientID, provisioned.Addr, got.MAC, got.Lease.ClientID, got.Addr)
-	}
+	_, got := checkInitramfsBond(ctx, t, v, "initramfs boot")
 	t.Logf("bonded in the initramfs, run by systemd-networkd: bond0 %s over %v, %s via %s",
 		got.MAC, got.Members, got.Addr, got.Gateway)
 }
@@ -70,60 +38,25 @@ func TestInitramfsToolsHook(t *testing.T) {
 // initrd, and boots the root with that initrd.
 func bootInitramfsTools(ctx context.Context, t *testing.T, firstboot bool) *vm.VM {
 	t.Helper()
-	root := vm.RequireRoot(t)
-	bin := vm.BondstrapBinary(t)
-	repo, err := vm.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	read := func(rel string) []byte {
-		b, err := os.ReadFile(filepath.Join(repo, rel))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	binData, err := os.ReadFile(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-
 	start := time.Now()
-	dir := t.TempDir()
-	tree := filepath.Join(dir, "tree")
-	if err := vm.CopyRootTree(ctx, root, tree); err != nil {
-		t.Fatal(err)
-	}
 	files := []testinitrd.File{
-		{Path: "/usr/bin/bondstrap", Data: binData, Mode: 0o755},
-		{Path: "/etc/bondstrap/bondstrap.yaml", Data: []byte(rebootConfig), Mode: 0o644},
-		{Path: "/etc/initramfs-tools/hooks/bondstrap", Data: read("initramfs/initramfs-tools/hooks/bondstrap"), Mode: 0o755},
-		{Path: "/etc/initramfs-tools/scripts/init-premount/bondstrap", Data: read("initramfs/initramfs-tools/scripts/init-premount/bondstrap"), Mode: 0o755},
+		{Path: "/etc/initramfs-tools/hooks/bondstrap", Data: repoFile(t, "initramfs/initramfs-tools/hooks/bondstrap"), Mode: 0o755},
+		{Path: "/etc/initramfs-tools/scripts/init-premount/bondstrap", Data: repoFile(t, "initramfs/initramfs-tools/scripts/init-premount/bondstrap"), Mode: 0o755},
 	}
 	if firstboot {
 		files = append(files, testinitrd.File{Path: "/etc/systemd/system/bondstrap-firstboot.service",
-			Data: read("initramfs/systemd/bondstrap-firstboot.service"), Mode: 0o644})
+			Data: repoFile(t, "initramfs/systemd/bondstrap-firstboot.service"), Mode: 0o644})
 	}
-	if err := vm.WriteTreeFiles(tree, files); err != nil {
-		t.Fatal(err)
-	}
+	tree := newInstallTree(ctx, t, files...)
 	if firstboot {
-		if out, err := vm.Chroot(ctx, tree, "systemctl", "enable", "bondstrap-firstboot.service"); err != nil {
-			t.Fatalf("%v: %s", err, out)
-		}
+		tree.Chroot(ctx, t, "systemctl", "enable", "bondstrap-firstboot.service")
 	}
-	out, err := vm.Chroot(ctx, tree, "update-initramfs", "-u", "-k", root.Release)
-	if err != nil {
-		t.Fatal(err)
-	}
+	out := tree.Chroot(ctx, t, "update-initramfs", "-u", "-k", tree.Root.Release)
 	t.Logf("update-initramfs:\n%s", out)
 	if strings.Contains(out, "bondstrap") {
 		t.Errorf("update-initramfs complains about bondstrap:\n%s", out)
 	}
-	list, err := vm.Chroot(ctx, tree, "lsinitramfs", "/boot/initrd.img-"+root.Release)
-	if err != nil {
-		t.Fatal(err)
-	}
+	list := tree.Chroot(ctx, t, "lsinitramfs", "/boot/initrd.img-"+tree.Root.Release)
 	inInitrd := strings.Fields(list)
 	for _, want := range []string{"usr/bin/bondstrap", "etc/bondstrap/bondstrap.yaml", "scripts/init-premount/bondstrap"} {
 		if !slices.Contains(inInitrd, want) {
@@ -133,10 +66,7 @@ func bootInitramfsTools(ctx context.Context, t *testing.T, firstboot bool) *vm.V
 	if !strings.Contains(list, "/bonding.ko") || !strings.Contains(list, "/virtio_net.ko") {
 		t.Errorf("the initrd lacks the bonding or virtio_net module")
 	}
-	disk, err := vm.NewTreeDisk(ctx, tree, dir, root.Release)
-	if err != nil {
-		t.Fatal(err)
-	}
+	disk := tree.Disk(ctx, t)
 	t.Logf("initrd and root disk made in %v", time.Since(start).Round(time.Millisecond))
 	if t.Failed() {
 		t.FailNow()

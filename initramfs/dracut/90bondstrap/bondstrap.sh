@@ -2,6 +2,7 @@
 # dracut initqueue/settled hook of the bondstrap module: run `bondstrap apply` once
 # udev has settled. Sourced by dracut on every initqueue round: the marker file makes
 # it run once, and the module's finished hook keeps the queue waiting until then.
+# shellcheck source=/dev/null # dracut-lib.sh is in the initramfs only
 type getarg >/dev/null 2>&1 || . /lib/dracut-lib.sh
 
 if [ ! -e /run/bondstrap/initramfs.done ]; then
