@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bondstrap/bondstrap/netplan"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -54,10 +55,13 @@ bondstrap:
   dhcp-timeout: 10s
 `
 
-func applyOptions(t *testing.T, l *lab) (Options, *bytes.Buffer) {
+// runApply runs Apply on cfg in the lab's client namespace, with its root,
+// report and resolver file in a temporary directory, and logs the summary it
+// printed.
+func runApply(t *testing.T, l *lab, cfg *netplan.Config) (*Report, Options, *bytes.Buffer, error) {
 	dir := t.TempDir()
 	out := &bytes.Buffer{}
-	return Options{
+	opts := Options{
 		Root:       filepath.Join(dir, "root"),
 		ReportPath: filepath.Join(dir, "run", "report.json"),
 		ResolvConf: filepath.Join(dir, "resolv.conf"),
@@ -65,7 +69,12 @@ func applyOptions(t *testing.T, l *lab) (Options, *bytes.Buffer) {
 		Out:        out,
 		Handle:     l.h,
 		Inventory:  l.vethInventory("nic0", "nic1", "nic2"),
-	}, out
+	}
+	var rep *Report
+	var err error
+	in(t, l.client, func() { rep, err = Apply(context.Background(), cfg, opts) })
+	t.Logf("summary:\n%s", out)
+	return rep, opts, out, err
 }
 
 // This host's kernel has no bonding driver: apply must fail in the bond
@@ -73,12 +82,7 @@ func applyOptions(t *testing.T, l *lab) (Options, *bytes.Buffer) {
 func TestApplyWithoutBondingDriver(t *testing.T) {
 	l, before := applyLab(t)
 	cfg := loadConfig(t, applyYAML)
-	opts, out := applyOptions(t, l)
-
-	var rep *Report
-	var err error
-	in(t, l.client, func() { rep, err = Apply(context.Background(), cfg, opts) })
-	t.Logf("summary:\n%s", out)
+	rep, opts, out, err := runApply(t, l, cfg)
 
 	var se *StageError
 	if !errors.As(err, &se) || se.Stage != "bond" {
@@ -145,12 +149,7 @@ func TestApplyFallbackDHCP(t *testing.T) {
 		"--dhcp-option=option:router,198.51.100.1",
 		"--dhcp-option=option:dns-server,198.51.100.53")
 	cfg := loadConfig(t, applyYAML+"  on-failure: fallback-dhcp\n")
-	opts, out := applyOptions(t, l)
-
-	var rep *Report
-	var err error
-	in(t, l.client, func() { rep, err = Apply(context.Background(), cfg, opts) })
-	t.Logf("summary:\n%s", out)
+	rep, opts, out, err := runApply(t, l, cfg)
 	if err != nil {
 		t.Fatalf("err = %v, want nil (degraded)", err)
 	}
@@ -196,12 +195,7 @@ func TestApplyFallbackTriesNextNIC(t *testing.T) {
 	l.serverAddr("peer1", "198.51.100.1/24")
 	d := l.startDNSMasq("peer1", "--dhcp-option=option:router,198.51.100.1")
 	cfg := loadConfig(t, applyYAML+"  on-failure: fallback-dhcp\n")
-	opts, out := applyOptions(t, l)
-
-	var rep *Report
-	var err error
-	in(t, l.client, func() { rep, err = Apply(context.Background(), cfg, opts) })
-	t.Logf("summary:\n%s", out)
+	rep, _, _, err := runApply(t, l, cfg)
 	if err != nil {
 		t.Fatalf("err = %v, want nil (degraded)", err)
 	}
