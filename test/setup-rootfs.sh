@@ -36,7 +36,7 @@ PACKAGES="systemd systemd-sysv udev dbus iproute2 kmod initramfs-tools busybox z
 DRACUT_PACKAGES="dracut dracut-core kpartx"
 IMAGE_SIZE=3G
 here=$(cd "$(dirname "$0")" && pwd)
-AGENT="$here/../initramfs/testinitrd/agent.sh"
+AGENT="$here/../test/initrd/agent.sh"
 
 log() { printf 'setup-rootfs: %s\n' "$*" >&2; }
 die() { printf 'setup-rootfs: error: %s\n' "$*" >&2; exit 1; }
@@ -140,7 +140,7 @@ chroot "$root" systemctl mask systemd-timesyncd.service apt-daily.timer apt-dail
 	e2scrub_all.timer fstrim.timer >/dev/null 2>&1 || true
 install -m 0755 "$AGENT" "$root/usr/local/sbin/bondstrap-agent"
 cat >"$root/etc/systemd/system/bondstrap-test-agent.service" <<'EOF'
-# The bondstrap test command agent (initramfs/testinitrd/agent.sh) on ttyS1: the
+# The bondstrap test command agent (test/initrd/agent.sh) on ttyS1: the
 # harness (test/vm) runs commands in the guest through it.
 [Unit]
 Description=bondstrap test agent on ttyS1

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bondstrap/bondstrap/initramfs/testinitrd"
+	"github.com/bondstrap/bondstrap/test/initrd"
 	"github.com/bondstrap/bondstrap/test/vm"
 )
 
@@ -30,7 +30,7 @@ func TestDracutModule(t *testing.T) {
 		t.Fatalf("no cached dracut packages in %s (%v)", root.Dracut, err)
 	}
 	const mod = "/usr/lib/dracut/modules.d/90bondstrap/"
-	files := []testinitrd.File{
+	files := []initrd.File{
 		{Path: mod + "module-setup.sh", Data: repoFile(t, "initramfs/dracut/90bondstrap/module-setup.sh"), Mode: 0o755},
 		{Path: mod + "bondstrap.sh", Data: repoFile(t, "initramfs/dracut/90bondstrap/bondstrap.sh"), Mode: 0o755},
 		{Path: mod + "bondstrap-done.sh", Data: repoFile(t, "initramfs/dracut/90bondstrap/bondstrap-done.sh"), Mode: 0o755},
@@ -45,7 +45,7 @@ func TestDracutModule(t *testing.T) {
 			t.Fatal(err)
 		}
 		p := "/tmp/dracut/" + filepath.Base(d)
-		files = append(files, testinitrd.File{Path: p, Data: b, Mode: 0o644})
+		files = append(files, initrd.File{Path: p, Data: b, Mode: 0o644})
 		debPaths = append(debPaths, p)
 	}
 	tree := newInstallTree(ctx, t, files...)

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bondstrap/bondstrap/initramfs/testinitrd"
+	"github.com/bondstrap/bondstrap/test/initrd"
 	"github.com/bondstrap/bondstrap/test/vm"
 )
 
@@ -28,7 +28,7 @@ type installTree struct {
 // newInstallTree copies the cached Debian root into a directory of the test and
 // writes /usr/bin/bondstrap (the static build), /etc/bondstrap/bondstrap.yaml
 // (rebootConfig) and files into it.
-func newInstallTree(ctx context.Context, t *testing.T, files ...testinitrd.File) *installTree {
+func newInstallTree(ctx context.Context, t *testing.T, files ...initrd.File) *installTree {
 	t.Helper()
 	root := vm.RequireRoot(t)
 	bin, err := os.ReadFile(vm.BondstrapBinary(t))
@@ -40,7 +40,7 @@ func newInstallTree(ctx context.Context, t *testing.T, files ...testinitrd.File)
 	if err := vm.CopyRootTree(ctx, root, tr.Path); err != nil {
 		t.Fatal(err)
 	}
-	files = append([]testinitrd.File{
+	files = append([]initrd.File{
 		{Path: "/usr/bin/bondstrap", Data: bin, Mode: 0o755},
 		{Path: "/etc/bondstrap/bondstrap.yaml", Data: []byte(rebootConfig), Mode: 0o644},
 	}, files...)

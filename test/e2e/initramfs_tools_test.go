@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bondstrap/bondstrap/initramfs/testinitrd"
+	"github.com/bondstrap/bondstrap/test/initrd"
 	"github.com/bondstrap/bondstrap/test/vm"
 )
 
@@ -39,12 +39,12 @@ func TestInitramfsToolsHook(t *testing.T) {
 func bootInitramfsTools(ctx context.Context, t *testing.T, firstboot bool) *vm.VM {
 	t.Helper()
 	start := time.Now()
-	files := []testinitrd.File{
+	files := []initrd.File{
 		{Path: "/etc/initramfs-tools/hooks/bondstrap", Data: repoFile(t, "initramfs/initramfs-tools/hooks/bondstrap"), Mode: 0o755},
 		{Path: "/etc/initramfs-tools/scripts/init-premount/bondstrap", Data: repoFile(t, "initramfs/initramfs-tools/scripts/init-premount/bondstrap"), Mode: 0o755},
 	}
 	if firstboot {
-		files = append(files, testinitrd.File{Path: "/etc/systemd/system/bondstrap-firstboot.service",
+		files = append(files, initrd.File{Path: "/etc/systemd/system/bondstrap-firstboot.service",
 			Data: repoFile(t, "initramfs/systemd/bondstrap-firstboot.service"), Mode: 0o644})
 	}
 	tree := newInstallTree(ctx, t, files...)

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bondstrap/bondstrap/initramfs/testinitrd"
+	"github.com/bondstrap/bondstrap/test/initrd"
 	"github.com/bondstrap/bondstrap/test/vm"
 )
 
@@ -67,7 +67,7 @@ func TestPersistAcrossReboot(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	dir := t.TempDir()
-	disk, err := vm.NewRootDisk(ctx, root, dir, []testinitrd.File{
+	disk, err := vm.NewRootDisk(ctx, root, dir, []initrd.File{
 		{Path: "/usr/bin/bondstrap", Data: binData, Mode: 0o755},
 		{Path: "/etc/bondstrap/bondstrap.yaml", Data: []byte(rebootConfig), Mode: 0o644},
 		{Path: "/etc/systemd/system/bondstrap-firstboot.service", Data: unit, Mode: 0o644},

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/bondstrap/bondstrap/detect"
-	"github.com/bondstrap/bondstrap/initramfs/testinitrd"
 	"github.com/bondstrap/bondstrap/stages"
+	"github.com/bondstrap/bondstrap/test/initrd"
 	"github.com/bondstrap/bondstrap/test/vm"
 )
 
@@ -27,7 +27,7 @@ const configPath = "/etc/bondstrap/bondstrap.yaml"
 func boot(t *testing.T, cfg vm.Config, config string) *vm.VM {
 	t.Helper()
 	cfg.Bondstrap = vm.BondstrapBinary(t)
-	cfg.Files = append(cfg.Files, testinitrd.File{Path: configPath, Data: []byte(config), Mode: 0o644})
+	cfg.Files = append(cfg.Files, initrd.File{Path: configPath, Data: []byte(config), Mode: 0o644})
 	return vm.New(t, cfg)
 }
 

@@ -14,7 +14,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/bondstrap/bondstrap/initramfs/testinitrd"
+	"github.com/bondstrap/bondstrap/test/initrd"
 )
 
 // Result is what a command run in the guest produced.
@@ -24,7 +24,7 @@ type Result struct {
 	Exit   int // the exit status; 137 when the guest killed it at its deadline
 }
 
-// agent is the host side of the guest's command agent (initramfs/testinitrd/agent.sh)
+// agent is the host side of the guest's command agent (test/initrd/agent.sh)
 // on the second serial port: a request is a line and the script's bytes; answers are
 // lines, with the output in base64.
 type agent struct {
@@ -70,7 +70,7 @@ func (a *agent) read() {
 		line := sc.Text()
 		verb, rest, _ := strings.Cut(line, " ")
 		switch {
-		case verb == testinitrd.AgentReady:
+		case verb == initrd.AgentReady:
 			select {
 			case a.ready <- rest:
 			default:

@@ -2,7 +2,7 @@
 //
 // The host kernel of the test machines has no bonding driver, so bonds are real only
 // inside a VM. A VM here is Debian's kernel (cached by test/setup.sh) booted under
-// qemu-system-x86_64 -accel tcg with the test initramfs (initramfs/testinitrd), with
+// qemu-system-x86_64 -accel tcg with the test initramfs (test/initrd), with
 // emulated NICs whose PCI IDs and speeds differ: virtio-net-pci (1af4:1000, speed as
 // configured) and e1000 (8086:100e, 1000 Mb/s).
 //

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bondstrap/bondstrap/initramfs/testinitrd"
+	"github.com/bondstrap/bondstrap/test/initrd"
 )
 
 // Root is a guest that boots from a disk, as an installed system does: a root file
@@ -134,7 +134,7 @@ type Symlink struct {
 // writes files and links into the copy, without mounting it (debugfs). Files are
 // owned by root with their Mode; existing files are replaced; missing parent
 // directories are made. The cached image stays untouched.
-func NewRootDisk(ctx context.Context, p RootPaths, dir string, files []testinitrd.File, links []Symlink) (*Root, error) {
+func NewRootDisk(ctx context.Context, p RootPaths, dir string, files []initrd.File, links []Symlink) (*Root, error) {
 	img := filepath.Join(dir, "root.img")
 	if out, err := exec.CommandContext(ctx, "cp", "--sparse=always", "--reflink=auto", p.Image, img).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("vm: copy root image: %w: %s", err, out)

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/bondstrap/bondstrap/initramfs/testinitrd"
+	"github.com/bondstrap/bondstrap/test/initrd"
 )
 
 // A test that changes the root the way an administrator would, in a chroot (say,
@@ -27,7 +27,7 @@ func CopyRootTree(ctx context.Context, p RootPaths, dst string) error {
 
 // WriteTreeFiles writes files into the root directory tree root, making parent
 // directories.
-func WriteTreeFiles(root string, files []testinitrd.File) error {
+func WriteTreeFiles(root string, files []initrd.File) error {
 	for _, f := range files {
 		if err := checkImagePath(f.Path); err != nil {
 			return err

@@ -18,7 +18,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/bondstrap/bondstrap/initramfs/testinitrd"
+	"github.com/bondstrap/bondstrap/test/initrd"
 )
 
 // NIC models QEMU emulates, with the PCI IDs the guest sees.
@@ -79,7 +79,7 @@ type Config struct {
 	// (see BuildBondstrap); empty means none.
 	Bondstrap string
 	// Files are extra files for the initramfs.
-	Files []testinitrd.File
+	Files []initrd.File
 	// Root, when set, boots a disk image with its own kernel and initrd (see
 	// NewRootDisk) instead of the test initramfs; Bondstrap, Files and Bonding do
 	// not apply then.
@@ -167,8 +167,8 @@ func start(ctx context.Context, cfg Config) (*VM, error) {
 		v.kernel, v.initrd = cfg.Root.Kernel, cfg.Root.Initrd
 	} else {
 		v.kernel, v.initrd = paths.Kernel, filepath.Join(v.dir, "initrd.cpio.gz")
-		spec := testinitrd.Spec{KernelDir: paths.KernelDir, Busybox: Busybox, Bondstrap: cfg.Bondstrap, Files: cfg.Files, Gzip: true}
-		if err := testinitrd.BuildFile(spec, v.initrd); err != nil {
+		spec := initrd.Spec{KernelDir: paths.KernelDir, Busybox: Busybox, Bondstrap: cfg.Bondstrap, Files: cfg.Files, Gzip: true}
+		if err := initrd.BuildFile(spec, v.initrd); err != nil {
 			return v, fmt.Errorf("vm: %w", err)
 		}
 	}

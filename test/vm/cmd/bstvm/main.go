@@ -25,7 +25,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/bondstrap/bondstrap/initramfs/testinitrd"
+	"github.com/bondstrap/bondstrap/test/initrd"
 	"github.com/bondstrap/bondstrap/test/vm"
 )
 
@@ -78,7 +78,7 @@ func run() error {
 		if err != nil {
 			return err
 		}
-		cfg.Files = append(cfg.Files, testinitrd.File{Path: "/etc/bondstrap/bondstrap.yaml", Data: data, Mode: 0o644})
+		cfg.Files = append(cfg.Files, initrd.File{Path: "/etc/bondstrap/bondstrap.yaml", Data: data, Mode: 0o644})
 	}
 	if _, err := vm.Prepare(ctx, func(s string) { log.Info(s) }); err != nil {
 		return err

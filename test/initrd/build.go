@@ -1,11 +1,11 @@
-// Package testinitrd builds the initramfs that the VM tests boot: busybox, the kernel
+// Package initrd builds the initramfs that the VM tests boot: busybox, the kernel
 // modules that test/setup.sh cached, optionally the bondstrap binary, an /init that
 // loads the modules, and a command agent on the second serial port through which the
 // test harness (test/vm) runs commands in the guest.
 //
 // The guest side is plain shell (init.sh, agent.sh, udhcpc.sh), embedded here so that
 // the archive is built from the Go package alone.
-package testinitrd
+package initrd
 
 import (
 	"bytes"

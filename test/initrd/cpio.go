@@ -1,4 +1,4 @@
-package testinitrd
+package initrd
 
 import (
 	"bufio"

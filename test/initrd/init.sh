@@ -1,5 +1,5 @@
 #!/bin/sh
-# /init of the bondstrap test initramfs (built by initramfs/testinitrd).
+# /init of the bondstrap test initramfs (built by test/initrd).
 #
 # Mounts the pseudo file systems, loads the kernel modules listed in
 # /etc/bondstrap-test/modules.load (dependencies first), brings lo up and hands over
