@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/bondstrap/bondstrap/detect/inventory"
+
 	"github.com/mdlayher/ethtool"
 	"github.com/vishvananda/netlink"
 )
@@ -137,7 +139,7 @@ func memberStatus(a *netlink.LinkAttrs, mode *ethtool.LinkMode) MemberStatus {
 		Ifindex:          a.Index,
 		PermanentMAC:     macString(s.PermHardwareAddr),
 		MIIStatus:        miiStatusName(s.MiiStatus),
-		Duplex:           DuplexUnknown,
+		Duplex:           inventory.DuplexUnknown,
 		LinkFailureCount: int(s.LinkFailureCount),
 		State:            slaveStateName(s.State),
 		QueueID:          int(s.QueueId),

@@ -3,6 +3,8 @@ package detect
 import (
 	"log/slog"
 	"math"
+
+	"github.com/bondstrap/bondstrap/detect/inventory"
 )
 
 // Options tune Probe.
@@ -12,7 +14,7 @@ type Options struct {
 	// NICs (a bus device, no link kind) are listed.
 	IncludeVirtual bool
 
-	// Logger receives one debug line per decision (a NIC skipped, a source
+	// Logger receives one debug line per decision (a inventory.NIC skipped, a source
 	// that was unavailable). Nil discards.
 	Logger *slog.Logger
 
@@ -34,23 +36,6 @@ func (o Options) root() string {
 	return "/sys"
 }
 
-// Lookup returns the NIC named name.
-func (inv Inventory) Lookup(name string) (NIC, bool) {
-	for _, n := range inv.Interfaces {
-		if n.Name == name {
-			return n, true
-		}
-	}
-	return NIC{}, false
-}
-
-// Duplex values of NIC.Duplex and MemberStatus.Duplex.
-const (
-	DuplexFull    = "full"
-	DuplexHalf    = "half"
-	DuplexUnknown = "unknown"
-)
-
 // normalizeSpeed turns a speed in Mb/s as the kernel reports it into the
 // inventory's form: the kernel's "unknown" markers (SPEED_UNKNOWN is -1 as an
 // int, which ethtool netlink hands out as 0xffffffff; some drivers say 0xffff
@@ -67,9 +52,9 @@ func normalizeSpeed(mbps int64) int {
 func normalizeDuplex(d int) string {
 	switch d {
 	case 0:
-		return DuplexHalf
+		return inventory.DuplexHalf
 	case 1:
-		return DuplexFull
+		return inventory.DuplexFull
 	}
-	return DuplexUnknown
+	return inventory.DuplexUnknown
 }

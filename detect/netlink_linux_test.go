@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/bondstrap/bondstrap/detect/inventory"
+
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
@@ -121,7 +123,7 @@ func TestIdentifyPCIOtherNamespace(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			n := NIC{Name: "x"}
+			n := inventory.NIC{Name: "x"}
 			identifyPCI(log, fakeSys, &n, busDevice{}, errOtherNamespace, tt.parentBus, tt.parentDev, tt.info)
 			if got := n.PCIAddress + " " + n.PCIID(); got != tt.want {
 				t.Errorf("got %q, want %q", got, tt.want)

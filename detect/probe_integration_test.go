@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bondstrap/bondstrap/detect/inventory"
+
 	"github.com/mdlayher/ethtool"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -118,7 +120,7 @@ func hostBusNIC() (name string, ifindex int, ok bool) {
 
 func TestProbeNamespace(t *testing.T) {
 	// sysfs is the host's: /sys/class/net does not show the namespace's
-	// veths. A veth named like a host NIC with a bus device, with the same
+	// veths. A veth named like a host inventory.NIC with a bus device, with the same
 	// ifindex, must not borrow that NIC's PCI identity.
 	twin, twinIndex, haveTwin := hostBusNIC()
 	if !haveTwin {
@@ -188,7 +190,7 @@ func TestProbeNamespace(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		back, err := Parse("detect.json", data)
+		back, err := inventory.Parse("detect.json", data)
 		if err != nil {
 			t.Fatalf("a probed inventory does not parse back: %v\n%s", err, data)
 		}
@@ -198,7 +200,7 @@ func TestProbeNamespace(t *testing.T) {
 	})
 }
 
-func checkVeth(t *testing.T, n NIC, mac string, mtu int, up, carrier bool, speed int, duplex string) {
+func checkVeth(t *testing.T, n inventory.NIC, mac string, mtu int, up, carrier bool, speed int, duplex string) {
 	t.Helper()
 	if n.MAC != mac || n.PermanentMAC != "" || n.HardwareMAC() != mac {
 		t.Errorf("%s: mac %q permanent %q, want %q and none (veth has no permanent address)", n.Name, n.MAC, n.PermanentMAC, mac)
@@ -252,7 +254,7 @@ func TestBondsNamespaceWithoutBonds(t *testing.T) {
 
 // BenchmarkProbe probes a namespace of 32 veth pairs (64 NICs, half of them
 // with carrier): one rtnetlink dump and two ethtool dumps whatever the
-// number of NICs, plus one ioctl per NIC.
+// number of NICs, plus one ioctl per inventory.NIC.
 func BenchmarkProbe(b *testing.B) {
 	inNamespace(b, func() {
 		for i := range 32 {

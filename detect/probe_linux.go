@@ -11,6 +11,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/bondstrap/bondstrap/detect/inventory"
+
 	"github.com/mdlayher/ethtool"
 	"golang.org/x/sys/unix"
 )
@@ -18,21 +20,21 @@ import (
 // Probe lists the NICs of the calling thread's network namespace, sorted by
 // name: one rtnetlink link dump (names, MACs, permanent MACs, MTU, flags,
 // carrier, master), two ethtool netlink dumps (speed and duplex; port type),
-// one ETHTOOL_GDRVINFO ioctl per NIC (driver and bus address: there is no
+// one ETHTOOL_GDRVINFO ioctl per inventory.NIC (driver and bus address: there is no
 // dump for it) and sysfs for PCI vendor and device IDs.
 //
-// A NIC is listed with what is known: no speed without link, no PCI IDs for
+// A inventory.NIC is listed with what is known: no speed without link, no PCI IDs for
 // a non-PCI device, no speed at all on a kernel without ethtool netlink.
 // Probe opens its sockets on the calling goroutine, so a caller that has
 // locked its thread into a network namespace probes that namespace.
-func Probe(ctx context.Context, opts Options) (Inventory, error) {
+func Probe(ctx context.Context, opts Options) (inventory.Inventory, error) {
 	log := opts.logger()
 	start := time.Now()
 	sys := sysfs{root: opts.root()}
 
 	links, err := dumpLinks(ctx, log)
 	if err != nil {
-		return Inventory{}, err
+		return inventory.Inventory{}, err
 	}
 	names := make(map[int]string, len(links))
 	for _, l := range links {
@@ -68,7 +70,7 @@ func Probe(ctx context.Context, opts Options) (Inventory, error) {
 
 	if len(cands) == 0 {
 		log.Debug("probe done: no NICs", "links", len(links), "took", time.Since(start))
-		return Inventory{Interfaces: []NIC{}}, nil
+		return inventory.Inventory{Interfaces: []inventory.NIC{}}, nil
 	}
 
 	ifis := make([]ethtool.Interface, len(cands))
@@ -77,31 +79,31 @@ func Probe(ctx context.Context, opts Options) (Inventory, error) {
 	}
 	et, err := newEthtool(ctx, log)
 	if err != nil {
-		return Inventory{}, err
+		return inventory.Inventory{}, err
 	}
 	defer et.close()
 	modes, err := et.linkModes(ctx, log, ifis)
 	if err != nil {
-		return Inventory{}, err
+		return inventory.Inventory{}, err
 	}
 	infos, err := et.linkInfos(ctx, log, ifis)
 	if err != nil {
-		return Inventory{}, err
+		return inventory.Inventory{}, err
 	}
 
 	drv, err := newDrvinfo()
 	if err != nil {
-		return Inventory{}, err
+		return inventory.Inventory{}, err
 	}
 	defer drv.close()
 
-	inv := Inventory{Interfaces: make([]NIC, 0, len(cands))}
+	inv := inventory.Inventory{Interfaces: make([]inventory.NIC, 0, len(cands))}
 	for _, c := range cands {
 		if err := ctx.Err(); err != nil {
-			return Inventory{}, err
+			return inventory.Inventory{}, err
 		}
 		a := c.Attrs()
-		nic := NIC{
+		nic := inventory.NIC{
 			Name:         a.Name,
 			Ifindex:      a.Index,
 			MAC:          macString(a.HardwareAddr),
@@ -111,7 +113,7 @@ func Probe(ctx context.Context, opts Options) (Inventory, error) {
 			OperState:    a.OperState.String(),
 			Carrier:      lowerUp(a),
 			Master:       names[a.MasterIndex],
-			Duplex:       DuplexUnknown,
+			Duplex:       inventory.DuplexUnknown,
 		}
 		driver, busInfo, err := drv.get(a.Name)
 		if err != nil {
@@ -137,17 +139,17 @@ func Probe(ctx context.Context, opts Options) (Inventory, error) {
 			"speed_mbps", nic.SpeedMbps, "carrier", nic.Carrier)
 		inv.Interfaces = append(inv.Interfaces, nic)
 	}
-	slices.SortFunc(inv.Interfaces, func(x, y NIC) int { return cmp.Compare(x.Name, y.Name) })
+	slices.SortFunc(inv.Interfaces, func(x, y inventory.NIC) int { return cmp.Compare(x.Name, y.Name) })
 	log.Debug("probe done", "nics", len(inv.Interfaces), "links", len(links), "took", time.Since(start))
 	return inv, nil
 }
 
-// identifyPCI fills in the PCI address and IDs. sysfs describes the NIC
+// identifyPCI fills in the PCI address and IDs. sysfs describes the inventory.NIC
 // when /sys/class/net shows this namespace's interface; otherwise (a probe
 // inside a network namespace) the PCI address comes from rtnetlink's parent
 // device or, for virtio, from the driver's bus info, and the IDs from
 // /sys/bus/pci, which is not namespaced.
-func identifyPCI(log *slog.Logger, sys sysfs, nic *NIC, bus busDevice, sysErr error, parentBus, parentDev, busInfo string) {
+func identifyPCI(log *slog.Logger, sys sysfs, nic *inventory.NIC, bus busDevice, sysErr error, parentBus, parentDev, busInfo string) {
 	if sysErr == nil {
 		nic.PCIAddress, nic.VendorID, nic.DeviceID = bus.PCIAddress, bus.VendorID, bus.DeviceID
 		return
@@ -159,7 +161,7 @@ func identifyPCI(log *slog.Logger, sys sysfs, nic *NIC, bus busDevice, sysErr er
 	switch {
 	case parentBus == "pci":
 		addr = parentDev
-	case pciAddress.MatchString(busInfo):
+	case inventory.IsPCIAddress(busInfo):
 		addr = busInfo
 	default:
 		return

@@ -8,9 +8,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/bondstrap/bondstrap/detect/inventory"
 )
 
-// sysfs reads NIC identity from a sysfs tree rooted at root ("/sys", or a
+// sysfs reads inventory.NIC identity from a sysfs tree rooted at root ("/sys", or a
 // fake tree in tests).
 //
 // /sys/class/net shows the interfaces of the network namespace that mounted
@@ -30,7 +32,7 @@ type busDevice struct {
 	// Driver is the driver bound to that device ("i40e", "virtio_net").
 	Driver string
 	// PCIAddress, VendorID and DeviceID identify the PCI function that is
-	// the NIC; empty when the NIC is not a PCI device.
+	// the inventory.NIC; empty when the inventory.NIC is not a PCI device.
 	PCIAddress string
 	VendorID   string
 	DeviceID   string
@@ -74,10 +76,10 @@ func (s sysfs) netDevice(name string, ifindex int, mac string) (busDevice, error
 		Driver:    linkBase(filepath.Join(dev, "driver")),
 	}
 
-	// The device link of a virtio NIC points at the virtio device
+	// The device link of a virtio inventory.NIC points at the virtio device
 	// (vendor/device files there say 1af4:0001, a virtio device ID); the
 	// PCI function is its parent, when it sits on virtio-pci at all. Any
-	// other bus (USB, platform) is not a PCI NIC even if a PCI controller
+	// other bus (USB, platform) is not a PCI inventory.NIC even if a PCI controller
 	// is further up the tree, so there is no walking further.
 	pciDir := ""
 	switch bd.Subsystem {
@@ -98,10 +100,10 @@ func (s sysfs) netDevice(name string, ifindex int, mac string) (busDevice, error
 }
 
 // pciIDs returns the vendor and device IDs of the PCI function at addr
-// ("0000:00:03.0"). /sys/bus/pci is not namespaced, so this works for a NIC
+// ("0000:00:03.0"). /sys/bus/pci is not namespaced, so this works for a inventory.NIC
 // whose /sys/class/net entry is not visible from here.
 func (s sysfs) pciIDs(addr string) (vendor, device string, err error) {
-	if !pciAddress.MatchString(addr) {
+	if !inventory.IsPCIAddress(addr) {
 		return "", "", fmt.Errorf("%q is not a PCI address", addr)
 	}
 	return readPCIIDs(filepath.Join(s.root, "bus", "pci", "devices", addr))
@@ -134,7 +136,7 @@ func readHexID(path string) (string, error) {
 func normalizeHexID(s string) (string, error) {
 	s = strings.TrimSpace(s)
 	h, ok := strings.CutPrefix(strings.ToLower(s), "0x")
-	if !ok || !hexID.MatchString(h) {
+	if !ok || !inventory.IsPCIID(h) {
 		return "", fmt.Errorf("malformed PCI ID %q: want 0x and four hex digits", s)
 	}
 	return h, nil

@@ -17,14 +17,14 @@ func TestSysfsNetDevice(t *testing.T) {
 		mac     string
 		want    busDevice
 	}{
-		// The device link points at virtio2 (1af4:0001); the NIC is the
+		// The device link points at virtio2 (1af4:0001); the inventory.NIC is the
 		// PCI function above it.
 		{"eth0", 2, "52:54:00:12:34:56", busDevice{Subsystem: "virtio", Driver: "virtio_net",
 			PCIAddress: "0000:00:03.0", VendorID: "1af4", DeviceID: "1041"}},
-		// Behind a PCI root port, which must not be taken for the NIC.
+		// Behind a PCI root port, which must not be taken for the inventory.NIC.
 		{"ens1f0", 3, "3c:fd:fe:00:00:01", busDevice{Subsystem: "pci", Driver: "i40e",
 			PCIAddress: "0000:3b:00.0", VendorID: "8086", DeviceID: "1572"}},
-		// A USB NIC: the xHCI controller above it is not the NIC.
+		// A USB inventory.NIC: the xHCI controller above it is not the inventory.NIC.
 		{"enx001122334455", 4, "00:11:22:33:44:55", busDevice{Subsystem: "usb", Driver: "cdc_ether"}},
 		// virtio over MMIO: virtio, but no PCI function.
 		{"eth1", 5, "52:54:00:12:34:57", busDevice{Subsystem: "virtio", Driver: "virtio_net"}},
@@ -76,7 +76,7 @@ func TestSysfsPCIIDs(t *testing.T) {
 	if _, _, err := fakeSys.pciIDs("0000:99:00.0"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("absent function: err = %v, want fs.ErrNotExist", err)
 	}
-	// bus_info of a USB NIC must never become a path.
+	// bus_info of a USB inventory.NIC must never become a path.
 	if _, _, err := fakeSys.pciIDs("usb-0000:00:14.0-1"); err == nil {
 		t.Error("pciIDs accepted a non-PCI bus address")
 	}

@@ -5,13 +5,13 @@ import (
 	"path"
 	"strings"
 
-	"github.com/bondstrap/bondstrap/detect"
+	"github.com/bondstrap/bondstrap/detect/inventory"
 )
 
 // Explain reports whether nic satisfies every key of m and, either way, why:
 // the first key that fails, or a summary of what matched. A nil Match never
 // matches (an ethernets id without match is resolved by name in MatchesID).
-func (m *Match) Explain(nic detect.NIC) (bool, string) {
+func (m *Match) Explain(nic inventory.NIC) (bool, string) {
 	if m == nil {
 		return false, "no match rule"
 	}
@@ -68,7 +68,7 @@ func (m *Match) Explain(nic detect.NIC) (bool, string) {
 // MatchesID reports whether nic is selected by the ethernets entry id and why.
 // An id without a match rule selects the interface of that name, as in
 // netplan.
-func (c *Config) MatchesID(id string, nic detect.NIC) (bool, string) {
+func (c *Config) MatchesID(id string, nic inventory.NIC) (bool, string) {
 	eth, ok := c.Network.Ethernets[id]
 	if !ok {
 		return false, "ethernets id " + id + " is not defined"

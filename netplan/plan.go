@@ -1,6 +1,6 @@
 package netplan
 
-import "github.com/bondstrap/bondstrap/detect"
+import "github.com/bondstrap/bondstrap/detect/inventory"
 
 // Plan is the outcome of member selection: which NICs each bond gets, and why
 // every other NIC was left out.
@@ -22,7 +22,7 @@ type BondPlan struct {
 	// SpeedMbps is the common member speed in 802.3ad mode, else 0.
 	SpeedMbps int `json:"speed_mbps,omitempty"`
 	// MemberNICs holds the inventory entries of Members, in the same order.
-	MemberNICs []detect.NIC `json:"member_nics"`
+	MemberNICs []inventory.NIC `json:"member_nics"`
 	// Decisions explains, for every NIC this bond considered, why it was taken
 	// or left out.
 	Decisions []Decision `json:"decisions"`

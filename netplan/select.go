@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/bondstrap/bondstrap/detect"
+	"github.com/bondstrap/bondstrap/detect/inventory"
 )
 
 // SelectionError says that one or more bonds got fewer members than their
@@ -56,9 +56,9 @@ func (e *SelectionError) Error() string {
 //
 // A NIC that matched a bond but was dropped by rule 3 or 4 is not offered to
 // later bonds: whether a NIC joins a bond never depends on how many others did.
-func Select(cfg *Config, inv detect.Inventory) (*Plan, error) {
+func Select(cfg *Config, inv inventory.Inventory) (*Plan, error) {
 	nics := slices.Clone(inv.Interfaces)
-	slices.SortFunc(nics, func(a, b detect.NIC) int { return cmp.Compare(a.Name, b.Name) })
+	slices.SortFunc(nics, func(a, b inventory.NIC) int { return cmp.Compare(a.Name, b.Name) })
 
 	takenBy := make(map[string]string)
 	plan := &Plan{Bonds: []BondPlan{}}
@@ -84,12 +84,12 @@ func Select(cfg *Config, inv detect.Inventory) (*Plan, error) {
 	return plan, nil
 }
 
-func selectBond(cfg *Config, name string, nics []detect.NIC, takenBy map[string]string) (BondPlan, *BondFailure) {
+func selectBond(cfg *Config, name string, nics []inventory.NIC, takenBy map[string]string) (BondPlan, *BondFailure) {
 	bond := cfg.Network.Bonds[name]
 	bp := BondPlan{Name: name, Mode: string(bond.Mode()), Members: []string{}, Config: bond}
 
 	decisions := make(map[string]*Decision, len(nics))
-	var matched []detect.NIC
+	var matched []inventory.NIC
 	for _, nic := range nics {
 		d := &Decision{NIC: nic.Name}
 		decisions[nic.Name] = d
@@ -109,7 +109,7 @@ func selectBond(cfg *Config, name string, nics []detect.NIC, takenBy map[string]
 	if bond.Mode() == "802.3ad" && len(matched) > 0 {
 		speed := majoritySpeed(matched)
 		bp.SpeedMbps = speed
-		matched = slices.DeleteFunc(matched, func(n detect.NIC) bool {
+		matched = slices.DeleteFunc(matched, func(n inventory.NIC) bool {
 			if n.SpeedMbps == speed {
 				return false
 			}
@@ -170,7 +170,7 @@ func selectBond(cfg *Config, name string, nics []detect.NIC, takenBy map[string]
 
 // matchAny tries the bond's interfaces ids in order and reports the first that
 // matches, or why none did.
-func matchAny(cfg *Config, ids []string, nic detect.NIC) (bool, string) {
+func matchAny(cfg *Config, ids []string, nic inventory.NIC) (bool, string) {
 	whyNot := make([]string, 0, len(ids))
 	for _, id := range ids {
 		ok, why := cfg.MatchesID(id, nic)
@@ -187,7 +187,7 @@ func matchAny(cfg *Config, ids []string, nic detect.NIC) (bool, string) {
 
 // majoritySpeed returns the speed shared by the most NICs; on a tie, the
 // faster. Unknown speed (0) is a group of its own, and loses every tie.
-func majoritySpeed(nics []detect.NIC) int {
+func majoritySpeed(nics []inventory.NIC) int {
 	count := make(map[int]int)
 	for _, n := range nics {
 		count[n.SpeedMbps]++
@@ -203,7 +203,7 @@ func majoritySpeed(nics []detect.NIC) int {
 
 // byPCIAddress orders NICs by PCI address; NICs without one come after, by
 // name.
-func byPCIAddress(a, b detect.NIC) int {
+func byPCIAddress(a, b inventory.NIC) int {
 	switch {
 	case a.PCIAddress != "" && b.PCIAddress != "":
 		if c := cmp.Compare(a.PCIAddress, b.PCIAddress); c != 0 {

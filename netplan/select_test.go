@@ -11,16 +11,16 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bondstrap/bondstrap/detect"
+	"github.com/bondstrap/bondstrap/detect/inventory"
 )
 
-func loadInventory(t testing.TB, name string) detect.Inventory {
+func loadInventory(t testing.TB, name string) inventory.Inventory {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("testdata", "inventories", name+".json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var inv detect.Inventory
+	var inv inventory.Inventory
 	if err := json.Unmarshal(data, &inv); err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
@@ -178,8 +178,8 @@ network:
       parameters: {mode: 802.3ad}
 `
 
-func nic(name, pci string, speed int) detect.NIC {
-	return detect.NIC{Name: name, PCIAddress: pci, VendorID: "8086", DeviceID: "1572",
+func nic(name, pci string, speed int) inventory.NIC {
+	return inventory.NIC{Name: name, PCIAddress: pci, VendorID: "8086", DeviceID: "1572",
 		SpeedMbps: speed, Carrier: speed > 0, MAC: "02:00:00:00:00:01"}
 }
 
@@ -187,33 +187,33 @@ func TestLACPSpeedGroups(t *testing.T) {
 	cfg := mustParse(t, lacpConfig)
 	tests := []struct {
 		name  string
-		nics  []detect.NIC
+		nics  []inventory.NIC
 		want  []string
 		speed int
 	}{{
 		name:  "largest group wins",
-		nics:  []detect.NIC{nic("a", "0000:01:00.0", 25000), nic("b", "0000:02:00.0", 10000), nic("c", "0000:03:00.0", 10000)},
+		nics:  []inventory.NIC{nic("a", "0000:01:00.0", 25000), nic("b", "0000:02:00.0", 10000), nic("c", "0000:03:00.0", 10000)},
 		want:  []string{"b", "c"},
 		speed: 10000,
 	}, {
 		name:  "tie goes to the faster",
-		nics:  []detect.NIC{nic("a", "0000:01:00.0", 10000), nic("b", "0000:02:00.0", 10000), nic("c", "0000:03:00.0", 25000), nic("d", "0000:04:00.0", 25000)},
+		nics:  []inventory.NIC{nic("a", "0000:01:00.0", 10000), nic("b", "0000:02:00.0", 10000), nic("c", "0000:03:00.0", 25000), nic("d", "0000:04:00.0", 25000)},
 		want:  []string{"c", "d"},
 		speed: 25000,
 	}, {
 		name:  "unknown speed loses a tie",
-		nics:  []detect.NIC{nic("a", "0000:01:00.0", 0), nic("b", "0000:02:00.0", 1000)},
+		nics:  []inventory.NIC{nic("a", "0000:01:00.0", 0), nic("b", "0000:02:00.0", 1000)},
 		want:  []string{"b"},
 		speed: 1000,
 	}, {
 		name:  "all unknown stay together",
-		nics:  []detect.NIC{nic("a", "0000:01:00.0", 0), nic("b", "0000:02:00.0", 0)},
+		nics:  []inventory.NIC{nic("a", "0000:01:00.0", 0), nic("b", "0000:02:00.0", 0)},
 		want:  []string{"a", "b"},
 		speed: 0,
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			plan, err := Select(cfg, detect.Inventory{Interfaces: tt.nics})
+			plan, err := Select(cfg, inventory.Inventory{Interfaces: tt.nics})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -230,7 +230,7 @@ func TestLACPSpeedGroups(t *testing.T) {
 // Other modes do not care about speed.
 func TestActiveBackupKeepsMixedSpeeds(t *testing.T) {
 	cfg := mustParse(t, strings.Replace(lacpConfig, "802.3ad", "active-backup", 1))
-	plan, err := Select(cfg, detect.Inventory{Interfaces: []detect.NIC{
+	plan, err := Select(cfg, inventory.Inventory{Interfaces: []inventory.NIC{
 		nic("a", "0000:01:00.0", 25000), nic("b", "0000:02:00.0", 10000)}})
 	if err != nil {
 		t.Fatal(err)
@@ -249,7 +249,7 @@ network:
   bonds:
     bond0: {interfaces: [any], max-members: 3}
 `)
-	inv := detect.Inventory{Interfaces: []detect.NIC{
+	inv := inventory.Inventory{Interfaces: []inventory.NIC{
 		{Name: "zz9", PCIAddress: "0000:00:01.0"},
 		{Name: "aa1", PCIAddress: "0000:af:00.1"},
 		{Name: "mm0", PCIAddress: "0000:af:00.0"},
@@ -289,7 +289,7 @@ network:
     bond1: {interfaces: [again], min-members: 1}
     bond0: {interfaces: [all], max-members: 1}
 `)
-	inv := detect.Inventory{Interfaces: []detect.NIC{
+	inv := inventory.Inventory{Interfaces: []inventory.NIC{
 		{Name: "a", PCIAddress: "0000:01:00.0", VendorID: "8086", DeviceID: "1572", Driver: "i40e"},
 		{Name: "b", PCIAddress: "0000:01:00.1", VendorID: "8086", DeviceID: "1572", Driver: "i40e"},
 	}}
@@ -317,7 +317,7 @@ network:
       interfaces: [fast, slow]
       parameters: {mode: active-backup, primary: slow}
 `)
-	inv := detect.Inventory{Interfaces: []detect.NIC{
+	inv := inventory.Inventory{Interfaces: []inventory.NIC{
 		nic("x", "0000:01:00.0", 10000), nic("y", "0000:02:00.0", 1000), nic("z", "0000:03:00.0", 1000)}}
 	plan, err := Select(cfg, inv)
 	if err != nil {
@@ -327,7 +327,7 @@ network:
 		t.Errorf("primary = %q, want y (the first member slow matches)", got)
 	}
 	// Without any slow NIC the primary cannot be honoured.
-	_, err = Select(cfg, detect.Inventory{Interfaces: []detect.NIC{nic("x", "0000:01:00.0", 10000)}})
+	_, err = Select(cfg, inventory.Inventory{Interfaces: []inventory.NIC{nic("x", "0000:01:00.0", 10000)}})
 	if err == nil || !strings.Contains(err.Error(), "primary slow matches none of the members [x]") {
 		t.Errorf("err = %v, want primary error", err)
 	}
@@ -393,7 +393,7 @@ func TestSelectDeterministic(t *testing.T) {
 	}
 	r := rand.New(rand.NewPCG(1, 2))
 	for i := 0; i < 50; i++ {
-		shuffled := detect.Inventory{Interfaces: slices.Clone(inv.Interfaces)}
+		shuffled := inventory.Inventory{Interfaces: slices.Clone(inv.Interfaces)}
 		r.Shuffle(len(shuffled.Interfaces), func(a, b int) {
 			shuffled.Interfaces[a], shuffled.Interfaces[b] = shuffled.Interfaces[b], shuffled.Interfaces[a]
 		})
@@ -423,8 +423,8 @@ func BenchmarkSelect(b *testing.B) {
 }
 
 func TestBondPlanMAC(t *testing.T) {
-	first := detect.NIC{Name: "a", MAC: "02:00:00:00:00:99", PermanentMAC: "3c:fd:fe:a0:00:00"}
-	b := BondPlan{MemberNICs: []detect.NIC{first, {Name: "b", MAC: "3c:fd:fe:a0:00:01"}}}
+	first := inventory.NIC{Name: "a", MAC: "02:00:00:00:00:99", PermanentMAC: "3c:fd:fe:a0:00:00"}
+	b := BondPlan{MemberNICs: []inventory.NIC{first, {Name: "b", MAC: "3c:fd:fe:a0:00:01"}}}
 	if got := b.MAC(); got != "3c:fd:fe:a0:00:00" {
 		t.Errorf("MAC = %s, want the first member's permanent MAC", got)
 	}

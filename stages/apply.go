@@ -23,9 +23,10 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/bondstrap/bondstrap/detect/inventory"
+
 	"github.com/vishvananda/netlink"
 
-	"github.com/bondstrap/bondstrap/detect"
 	"github.com/bondstrap/bondstrap/netplan"
 )
 
@@ -62,7 +63,7 @@ type Options struct {
 	Handle *netlink.Handle
 	// Inventory probes the NICs; nil calls detect.Probe. The VM harness and
 	// namespace tests substitute their own.
-	Inventory func(context.Context) (detect.Inventory, error)
+	Inventory func(context.Context) (inventory.Inventory, error)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }

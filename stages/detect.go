@@ -6,7 +6,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/bondstrap/bondstrap/detect"
+	"github.com/bondstrap/bondstrap/detect/inventory"
+
 	"github.com/bondstrap/bondstrap/netplan"
 )
 
@@ -99,7 +100,7 @@ func (s *state) bringUpAndWait(ctx context.Context, names []string, why string) 
 
 // candidates returns, sorted by name, the NICs of inv that some bond of cfg
 // could select once their links are up.
-func candidates(cfg *netplan.Config, inv detect.Inventory) []string {
+func candidates(cfg *netplan.Config, inv inventory.Inventory) []string {
 	var out []string
 	for _, nic := range inv.Interfaces {
 		if couldMatch(cfg, nic) {
@@ -112,7 +113,7 @@ func candidates(cfg *netplan.Config, inv detect.Inventory) []string {
 
 // couldMatch reports whether any bond's ethernets entry matches nic on the
 // keys that do not depend on link: speed and carrier are dropped.
-func couldMatch(cfg *netplan.Config, nic detect.NIC) bool {
+func couldMatch(cfg *netplan.Config, nic inventory.NIC) bool {
 	for _, bondName := range cfg.BondNames() {
 		for _, id := range cfg.Network.Bonds[bondName].Interfaces {
 			eth, ok := cfg.Network.Ethernets[id]

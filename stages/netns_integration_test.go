@@ -17,10 +17,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bondstrap/bondstrap/detect/inventory"
+
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
-	"github.com/bondstrap/bondstrap/detect"
 	"github.com/bondstrap/bondstrap/netplan"
 )
 
@@ -282,9 +283,9 @@ func (w tWriter) Write(p []byte) (int, error) {
 // vethInventory is the inventory the namespace tests give Apply: detect's
 // sysfs view is the host's, not the namespace's, so it is built from
 // rtnetlink.
-func (l *lab) vethInventory(names ...string) func(context.Context) (detect.Inventory, error) {
-	return func(ctx context.Context) (detect.Inventory, error) {
-		var inv detect.Inventory
+func (l *lab) vethInventory(names ...string) func(context.Context) (inventory.Inventory, error) {
+	return func(ctx context.Context) (inventory.Inventory, error) {
+		var inv inventory.Inventory
 		for _, n := range names {
 			link, err := l.h.LinkByName(n)
 			if err != nil {
@@ -295,7 +296,7 @@ func (l *lab) vethInventory(names ...string) func(context.Context) (detect.Inven
 			if hasCarrier(a) {
 				speed = 10000
 			}
-			inv.Interfaces = append(inv.Interfaces, detect.NIC{
+			inv.Interfaces = append(inv.Interfaces, inventory.NIC{
 				Name: n, MAC: a.HardwareAddr.String(), PermanentMAC: a.HardwareAddr.String(),
 				Driver: "veth", SpeedMbps: speed, Duplex: "full", Carrier: hasCarrier(a), MTU: a.MTU,
 				Ifindex: a.Index, AdminUp: a.Flags&net.FlagUp != 0,

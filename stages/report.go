@@ -8,7 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bondstrap/bondstrap/detect"
+	"github.com/bondstrap/bondstrap/detect/inventory"
+
 	"github.com/bondstrap/bondstrap/netplan"
 )
 
@@ -40,10 +41,10 @@ type Report struct {
 
 	// Candidates are the NICs detect brought up to read their links;
 	// NoLink those of them that got no link within link-timeout.
-	Candidates []string          `json:"candidates,omitempty"`
-	NoLink     []string          `json:"no_link,omitempty"`
-	Inventory  *detect.Inventory `json:"inventory,omitempty"`
-	Plan       *netplan.Plan     `json:"plan,omitempty"`
+	Candidates []string             `json:"candidates,omitempty"`
+	NoLink     []string             `json:"no_link,omitempty"`
+	Inventory  *inventory.Inventory `json:"inventory,omitempty"`
+	Plan       *netplan.Plan        `json:"plan,omitempty"`
 
 	Bonds []*BondReport `json:"bonds,omitempty"`
 	DNS   *DNSReport    `json:"dns,omitempty"`

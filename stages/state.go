@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/bondstrap/bondstrap/detect/inventory"
+
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
@@ -30,7 +32,7 @@ type state struct {
 	opN  int          // last operation number
 
 	// detect
-	inv     detect.Inventory
+	inv     inventory.Inventory
 	carrier map[string]bool // NIC name → link seen during detect
 	// select
 	plan *netplan.Plan
@@ -73,7 +75,7 @@ func newState(cfg *netplan.Config, opts Options) (*state, error) {
 		opts.Now = time.Now
 	}
 	if opts.Inventory == nil {
-		opts.Inventory = func(ctx context.Context) (detect.Inventory, error) {
+		opts.Inventory = func(ctx context.Context) (inventory.Inventory, error) {
 			return detect.Probe(ctx, detect.Options{})
 		}
 	}

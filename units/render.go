@@ -7,7 +7,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/bondstrap/bondstrap/detect"
+	"github.com/bondstrap/bondstrap/detect/inventory"
+
 	"github.com/bondstrap/bondstrap/netplan"
 	"github.com/coreos/go-systemd/v22/unit"
 )
@@ -57,7 +58,7 @@ func Render(cfg *netplan.Config, plan *netplan.Plan) ([]File, error) {
 // RenderFallback returns the single unit of the fallback network: DHCPv4 on
 // nic, matched by its permanent MAC address, with the MAC as DHCP client
 // identifier. The file is named Prefix+"fallback-<mac>.network".
-func RenderFallback(nic detect.NIC) ([]File, error) {
+func RenderFallback(nic inventory.NIC) ([]File, error) {
 	mac, err := canonicalMAC(nic.HardwareMAC())
 	if err != nil {
 		return nil, fmt.Errorf("render fallback unit for %s: %w", nic.Name, err)
@@ -480,7 +481,7 @@ func addRoute(s *unit.UnitSection, r netplan.Route) error {
 
 // renderMember renders one member's .network: matched by permanent MAC,
 // enslaved to the bond, no addresses of its own.
-func renderMember(cfg *netplan.Config, bp *netplan.BondPlan, bond netplan.Bond, nic detect.NIC) (File, error) {
+func renderMember(cfg *netplan.Config, bp *netplan.BondPlan, bond netplan.Bond, nic inventory.NIC) (File, error) {
 	if err := checkIfname(nic.Name); err != nil {
 		return File{}, err
 	}
@@ -513,7 +514,7 @@ func renderMember(cfg *netplan.Config, bp *netplan.BondPlan, bond netplan.Bond, 
 
 // memberMTU is the mtu of the first of the bond's ethernets ids that selects
 // nic, in the order selection tries them, or 0.
-func memberMTU(cfg *netplan.Config, bond netplan.Bond, nic detect.NIC) int {
+func memberMTU(cfg *netplan.Config, bond netplan.Bond, nic inventory.NIC) int {
 	if cfg == nil {
 		return 0
 	}
@@ -526,7 +527,7 @@ func memberMTU(cfg *netplan.Config, bond netplan.Bond, nic detect.NIC) int {
 }
 
 // containsName reports whether one of nics is named name.
-func containsName(nics []detect.NIC, name string) bool {
+func containsName(nics []inventory.NIC, name string) bool {
 	for _, n := range nics {
 		if n.Name == name {
 			return true

@@ -10,7 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bondstrap/bondstrap/detect"
+	"github.com/bondstrap/bondstrap/detect/inventory"
+
 	"github.com/bondstrap/bondstrap/netplan"
 	"github.com/coreos/go-systemd/v22/unit"
 )
@@ -19,22 +20,22 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 
 // NICs of real server layouts.
 var (
-	x710a = detect.NIC{Name: "ens1f0", MAC: "3c:fd:fe:a1:00:00", PermanentMAC: "3c:fd:fe:a1:00:00",
+	x710a = inventory.NIC{Name: "ens1f0", MAC: "3c:fd:fe:a1:00:00", PermanentMAC: "3c:fd:fe:a1:00:00",
 		PCIAddress: "0000:3b:00.0", VendorID: "8086", DeviceID: "1572", Driver: "i40e",
 		SpeedMbps: 10000, Duplex: "full", Carrier: true, MTU: 1500}
-	x710b = detect.NIC{Name: "ens1f1", MAC: "3c:fd:fe:a1:00:01", PermanentMAC: "3c:fd:fe:a1:00:01",
+	x710b = inventory.NIC{Name: "ens1f1", MAC: "3c:fd:fe:a1:00:01", PermanentMAC: "3c:fd:fe:a1:00:01",
 		PCIAddress: "0000:3b:00.1", VendorID: "8086", DeviceID: "1572", Driver: "i40e",
 		SpeedMbps: 10000, Duplex: "full", Carrier: true, MTU: 1500}
-	cx4a = detect.NIC{Name: "ens2f0np0", MAC: "b8:59:9f:c0:10:2a", PermanentMAC: "b8:59:9f:c0:10:2a",
+	cx4a = inventory.NIC{Name: "ens2f0np0", MAC: "b8:59:9f:c0:10:2a", PermanentMAC: "b8:59:9f:c0:10:2a",
 		PCIAddress: "0000:5e:00.0", VendorID: "15b3", DeviceID: "1015", Driver: "mlx5_core",
 		SpeedMbps: 25000, Duplex: "full", Carrier: true, MTU: 1500}
-	cx4b = detect.NIC{Name: "ens2f1np1", MAC: "b8:59:9f:c0:10:2b", PermanentMAC: "b8:59:9f:c0:10:2b",
+	cx4b = inventory.NIC{Name: "ens2f1np1", MAC: "b8:59:9f:c0:10:2b", PermanentMAC: "b8:59:9f:c0:10:2b",
 		PCIAddress: "0000:5e:00.1", VendorID: "15b3", DeviceID: "1015", Driver: "mlx5_core",
 		SpeedMbps: 25000, Duplex: "full", Carrier: true, MTU: 1500}
-	i350a = detect.NIC{Name: "eno1", MAC: "a0:36:9f:3e:52:c0", PermanentMAC: "a0:36:9f:3e:52:c0",
+	i350a = inventory.NIC{Name: "eno1", MAC: "a0:36:9f:3e:52:c0", PermanentMAC: "a0:36:9f:3e:52:c0",
 		PCIAddress: "0000:02:00.0", VendorID: "8086", DeviceID: "1521", Driver: "igb",
 		SpeedMbps: 1000, Duplex: "full", Carrier: true, MTU: 1500}
-	i350b = detect.NIC{Name: "eno2", MAC: "a0:36:9f:3e:52:c1", PermanentMAC: "a0:36:9f:3e:52:c1",
+	i350b = inventory.NIC{Name: "eno2", MAC: "a0:36:9f:3e:52:c1", PermanentMAC: "a0:36:9f:3e:52:c1",
 		PCIAddress: "0000:02:00.1", VendorID: "8086", DeviceID: "1521", Driver: "igb",
 		SpeedMbps: 1000, Duplex: "full", Carrier: false, MTU: 1500}
 )
@@ -44,7 +45,7 @@ func ptr[T any](v T) *T { return &v }
 func ms(n int64) *netplan.Duration { return &netplan.Duration{Milliseconds: n} }
 
 // bondPlan builds the plan of one bond the way selection would.
-func bondPlan(cfg *netplan.Config, name, mode, primary string, nics ...detect.NIC) netplan.BondPlan {
+func bondPlan(cfg *netplan.Config, name, mode, primary string, nics ...inventory.NIC) netplan.BondPlan {
 	bp := netplan.BondPlan{Name: name, Mode: mode, Primary: primary, Config: cfg.Network.Bonds[name]}
 	for _, n := range nics {
 		bp.Members = append(bp.Members, n.Name)
@@ -510,10 +511,10 @@ func TestSerializeRefusesUnsafeValues(t *testing.T) {
 	if _, err := b.bytes(nil); !errors.Is(err, ErrUnsafeValue) {
 		t.Errorf("bad key: err = %v", err)
 	}
-	if _, err := RenderFallback(detect.NIC{Name: "eth0", MAC: "not-a-mac"}); !errors.Is(err, ErrUnsafeValue) {
+	if _, err := RenderFallback(inventory.NIC{Name: "eth0", MAC: "not-a-mac"}); !errors.Is(err, ErrUnsafeValue) {
 		t.Errorf("fallback with bad MAC: err = %v", err)
 	}
-	if _, err := RenderFallback(detect.NIC{Name: "eth0\nDHCP=no", PermanentMAC: "52:54:00:12:34:56"}); !errors.Is(err, ErrUnsafeValue) {
+	if _, err := RenderFallback(inventory.NIC{Name: "eth0\nDHCP=no", PermanentMAC: "52:54:00:12:34:56"}); !errors.Is(err, ErrUnsafeValue) {
 		t.Errorf("fallback with newline in name: err = %v", err)
 	}
 }

@@ -6,7 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/bondstrap/bondstrap/detect"
+	"github.com/bondstrap/bondstrap/detect/inventory"
+
 	"github.com/bondstrap/bondstrap/netplan"
 )
 
@@ -48,7 +49,7 @@ func planCase(tb testing.TB, dir string) (*netplan.Config, *netplan.Plan) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	var inv detect.Inventory
+	var inv inventory.Inventory
 	if err := json.Unmarshal(raw, &inv); err != nil {
 		tb.Fatal(err)
 	}

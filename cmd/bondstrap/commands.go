@@ -10,6 +10,8 @@ import (
 	"runtime/debug"
 	"strings"
 
+	"github.com/bondstrap/bondstrap/detect/inventory"
+
 	"github.com/bondstrap/bondstrap/detect"
 	"github.com/bondstrap/bondstrap/netplan"
 	"github.com/bondstrap/bondstrap/stages"
@@ -36,7 +38,7 @@ func usagef(format string, args ...any) error {
 func exitCode(err error) int {
 	var ue *usageError
 	var cfgErr netplan.ErrorList
-	var invErr *detect.InventoryError
+	var invErr *inventory.InventoryError
 	if errors.As(err, &ue) || errors.As(err, &cfgErr) || errors.As(err, &invErr) {
 		return exitUsage
 	}
@@ -126,9 +128,9 @@ func loadPlan(ctx context.Context, e *env, f *flags) (*netplan.Config, *netplan.
 	if err != nil {
 		return nil, nil, err
 	}
-	var inv detect.Inventory
+	var inv inventory.Inventory
 	if f.inventory != "" {
-		inv, err = detect.LoadFile(f.inventory)
+		inv, err = inventory.LoadFile(f.inventory)
 	} else {
 		inv, err = detect.Probe(ctx, detect.Options{Logger: e.log})
 	}

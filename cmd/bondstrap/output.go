@@ -6,6 +6,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/bondstrap/bondstrap/detect/inventory"
+
 	"github.com/bondstrap/bondstrap/detect"
 	"github.com/bondstrap/bondstrap/netplan"
 	"github.com/bondstrap/bondstrap/units"
@@ -39,7 +41,7 @@ func yesNo(b bool) string {
 	return "no"
 }
 
-func printInventory(w io.Writer, inv detect.Inventory) error {
+func printInventory(w io.Writer, inv inventory.Inventory) error {
 	t := newTable(w)
 	fmt.Fprintln(t, "NAME\tPCI ADDRESS\tPCI ID\tDRIVER\tSPEED\tDUPLEX\tLINK\tPERMANENT MAC\tMTU")
 	for _, n := range inv.Interfaces {

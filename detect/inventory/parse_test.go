@@ -1,4 +1,4 @@
-package detect
+package inventory
 
 import (
 	"encoding/json"
@@ -62,7 +62,7 @@ func TestLoadFileGood(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			inv, err := LoadFile(filepath.Join("testdata", "inventory", tt.file))
+			inv, err := LoadFile(filepath.Join("testdata", tt.file))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,4 +1,4 @@
-package detect
+package inventory
 
 import (
 	"bytes"
@@ -268,6 +268,14 @@ var (
 	hexID      = regexp.MustCompile(`^[0-9a-f]{4}$`)
 	pciAddress = regexp.MustCompile(`^[0-9a-f]{4,8}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$`)
 )
+
+// IsPCIAddress reports whether s is a PCI address as sysfs and ethtool's bus
+// info write it: lowercase DDDD:BB:DD.F ("0000:3b:00.0").
+func IsPCIAddress(s string) bool { return pciAddress.MatchString(s) }
+
+// IsPCIID reports whether s is one half of a PCI ID as lspci -n prints it:
+// four lowercase hex digits ("8086").
+func IsPCIID(s string) bool { return hexID.MatchString(s) }
 
 var operStates = map[string]bool{
 	"": true, "unknown": true, "not-present": true, "down": true,

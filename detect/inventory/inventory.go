@@ -1,8 +1,7 @@
-// Package detect builds the NIC inventory of a machine: PCI identity and driver
-// from sysfs, speed, duplex and link through ethtool netlink, carrier and flags
-// through rtnetlink. The Inventory type and its JSON form are plain values, so
-// selection and rendering can work on saved inventories without touching a NIC.
-package detect
+// Package inventory holds the NIC inventory of a machine as plain values: what
+// `bondstrap detect -o json` prints and `--inventory` reads. It imports nothing that
+// touches the kernel, so selection and rendering work on saved inventories.
+package inventory
 
 // Inventory is the set of physical NICs of one machine, as `bondstrap detect -o
 // json` prints it and `--inventory` reads it.
@@ -57,3 +56,20 @@ func (n NIC) HardwareMAC() string {
 	}
 	return n.MAC
 }
+
+// Lookup returns the NIC named name.
+func (inv Inventory) Lookup(name string) (NIC, bool) {
+	for _, n := range inv.Interfaces {
+		if n.Name == name {
+			return n, true
+		}
+	}
+	return NIC{}, false
+}
+
+// Duplex values of NIC.Duplex and MemberStatus.Duplex.
+const (
+	DuplexFull    = "full"
+	DuplexHalf    = "half"
+	DuplexUnknown = "unknown"
+)
