@@ -4,11 +4,11 @@ import "strings"
 
 // BondStatus is the live state of one bond, as /proc/net/bonding/<bond> shows
 // it, plus its addresses and counters. Bonds reads it through rtnetlink
-// (IFLA_BOND_* and IFLA_BOND_SLAVE_* attributes) and ethtool netlink.
+// (IFLA_BOND_* and IFLA_BOND_SLAVE_* attributes, decoded by spec) and ethtool
+// netlink.
 //
-// Options that only matter in some modes (XmitHashPolicy in balance-xor,
-// 802.3ad and balance-tlb; LACPRate, ADSelect and AD in 802.3ad) are reported
-// as the kernel holds them; a printer decides which to show.
+// Options that only matter in some modes are reported as the kernel holds
+// them; a printer decides which to show.
 type BondStatus struct {
 	Name    string `json:"name"`
 	Ifindex int    `json:"ifindex"`
@@ -27,26 +27,12 @@ type BondStatus struct {
 	// alb modes; empty when there is none or the mode has no such notion.
 	ActiveMember string `json:"active_member,omitempty"`
 	// Primary is the configured primary member, if any.
-	Primary         string `json:"primary,omitempty"`
-	PrimaryReselect string `json:"primary_reselect,omitempty"`
-	FailOverMAC     string `json:"fail_over_mac,omitempty"`
-
-	MIIMonMs    int `json:"miimon_ms"`
-	UpDelayMs   int `json:"updelay_ms"`
-	DownDelayMs int `json:"downdelay_ms"`
-	// ARP monitoring (mutually exclusive with MII monitoring in practice).
-	ARPIntervalMs int      `json:"arp_interval_ms,omitempty"`
-	ARPIPTargets  []string `json:"arp_ip_targets,omitempty"`
-	ARPValidate   string   `json:"arp_validate,omitempty"`
-	MinLinks      int      `json:"min_links"`
-
-	XmitHashPolicy string `json:"xmit_hash_policy,omitempty"`
-	LACPRate       string `json:"lacp_rate,omitempty"`
-	ADSelect       string `json:"ad_select,omitempty"`
-	// ADActorSystem and ADActorSysPrio identify this system to the LACP
-	// partner (802.3ad only).
-	ADActorSystem  string `json:"ad_actor_system,omitempty"`
-	ADActorSysPrio int    `json:"ad_actor_sys_prio,omitempty"`
+	Primary string `json:"primary,omitempty"`
+	// Parameters are every option the kernel reports for the bond, by the
+	// YAML key that sets it and in the YAML's own words ("100ms",
+	// "layer3+4"), as spec decodes them: status speaks the config's
+	// language, so the two can be compared.
+	Parameters map[string]string `json:"parameters"`
 	// AD is the active aggregator, in 802.3ad mode once one is selected.
 	AD *ADInfo `json:"ad_info,omitempty"`
 

@@ -4,14 +4,13 @@ import (
 	"cmp"
 	"context"
 	"log/slog"
-	"net"
 	"slices"
 	"strconv"
 
-	"github.com/bondstrap/bondstrap/detect/inventory"
-
 	"github.com/mdlayher/ethtool"
-	"github.com/vishvananda/netlink"
+
+	"github.com/bondstrap/bondstrap/detect/inventory"
+	"github.com/bondstrap/bondstrap/detect/kernel"
 )
 
 // Bonds reads the live bonds of the calling thread's network namespace,
@@ -20,22 +19,23 @@ import (
 // their speed and duplex. No bonds (or no bonding driver) is an empty list.
 func Bonds(ctx context.Context) ([]BondStatus, error) {
 	log := slog.Default()
-	links, err := dumpLinks(ctx, log)
+	k, err := kernel.Open(log)
+	if err != nil {
+		return nil, err
+	}
+	defer k.Close()
+	links, err := k.Links(ctx)
 	if err != nil {
 		return nil, err
 	}
 	out := []BondStatus{}
-	names := make(map[int]string, len(links))
-	var members []rtLink
+	var members []kernel.Link
 	for _, l := range links {
-		names[l.Attrs().Index] = l.Attrs().Name
-		if _, ok := l.Attrs().Slave.(*netlink.BondSlave); ok {
-			members = append(members, l)
+		if l.Bond != nil {
+			out = append(out, bondStatus(l))
 		}
-	}
-	for _, l := range links {
-		if b, ok := l.Link.(*netlink.Bond); ok {
-			out = append(out, bondStatus(b, l.ad, names))
+		if l.Port != nil {
+			members = append(members, l)
 		}
 	}
 	if len(out) == 0 {
@@ -44,7 +44,7 @@ func Bonds(ctx context.Context) ([]BondStatus, error) {
 
 	ifis := make([]ethtool.Interface, len(members))
 	for i, m := range members {
-		ifis[i] = ethtool.Interface{Index: m.Attrs().Index, Name: m.Attrs().Name}
+		ifis[i] = ethtool.Interface{Index: m.Index, Name: m.Name}
 	}
 	et, err := newEthtool(ctx, log)
 	if err != nil {
@@ -55,7 +55,7 @@ func Bonds(ctx context.Context) ([]BondStatus, error) {
 	if err != nil {
 		return nil, err
 	}
-	addrs, err := addrDump(ctx, log)
+	addrs, err := k.Addrs(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -63,14 +63,14 @@ func Bonds(ctx context.Context) ([]BondStatus, error) {
 	for i := range out {
 		bs := &out[i]
 		for _, m := range members {
-			if m.Attrs().MasterIndex == bs.Ifindex {
-				bs.Members = append(bs.Members, memberStatus(m.Attrs(), modes[m.Attrs().Index]))
+			if m.Master == bs.Name {
+				bs.Members = append(bs.Members, memberStatus(m, modes[m.Index]))
 			}
 		}
 		slices.SortFunc(bs.Members, func(x, y MemberStatus) int { return cmp.Compare(x.Name, y.Name) })
 		for _, a := range addrs {
-			if a.LinkIndex == bs.Ifindex && a.IPNet != nil {
-				bs.Addresses = append(bs.Addresses, a.IPNet.String())
+			if a.Link == bs.Name {
+				bs.Addresses = append(bs.Addresses, a.Prefix.String())
 			}
 		}
 	}
@@ -80,48 +80,37 @@ func Bonds(ctx context.Context) ([]BondStatus, error) {
 
 // bondStatus converts what rtnetlink says about one bond; members and
 // addresses are filled in by the caller.
-func bondStatus(b *netlink.Bond, ad *ADInfo, names map[int]string) BondStatus {
-	a := b.Attrs()
+func bondStatus(l kernel.Link) BondStatus {
+	b := l.Bond
 	bs := BondStatus{
-		Name:            a.Name,
-		Ifindex:         a.Index,
-		Mode:            b.Mode.String(),
-		MIIStatus:       "down",
-		AdminUp:         a.Flags&net.FlagUp != 0,
-		OperState:       a.OperState.String(),
-		MAC:             macString(a.HardwareAddr),
-		MTU:             a.MTU,
-		PrimaryReselect: b.PrimaryReselect.String(),
-		FailOverMAC:     b.FailOverMac.String(),
-		MIIMonMs:        b.Miimon,
-		UpDelayMs:       b.UpDelay,
-		DownDelayMs:     b.DownDelay,
-		ARPIntervalMs:   b.ArpInterval,
-		ARPValidate:     arpValidateName(b.ArpValidate),
-		MinLinks:        b.MinLinks,
-		XmitHashPolicy:  b.XmitHashPolicy.String(),
-		LACPRate:        b.LacpRate.String(),
-		ADSelect:        b.AdSelect.String(),
-		ADActorSystem:   macString(b.AdActorSystem),
-		ADActorSysPrio:  b.AdActorSysPrio,
-		AD:              ad,
-		Members:         []MemberStatus{},
-		Addresses:       []string{},
+		Name:         l.Name,
+		Ifindex:      l.Index,
+		Mode:         b.Mode,
+		MIIStatus:    "down",
+		AdminUp:      l.Up,
+		OperState:    l.OperState,
+		MAC:          l.MAC.String(),
+		MTU:          l.MTU,
+		ActiveMember: b.ActivePort,
+		Primary:      b.Primary,
+		Parameters:   map[string]string{},
+		Members:      []MemberStatus{},
+		Addresses:    []string{},
 	}
-	if lowerUp(a) {
+	if l.Carrier {
 		bs.MIIStatus = "up"
 	}
-	// Both are ifindexes; 0 (or an index not in the dump) means none.
-	if b.ActiveSlave > 0 {
-		bs.ActiveMember = names[b.ActiveSlave]
+	for _, s := range b.Settings {
+		bs.Parameters[s.Param.Key] = s.String()
 	}
-	if b.Primary > 0 {
-		bs.Primary = names[b.Primary]
+	if ad := b.AD; ad != nil {
+		bs.AD = &ADInfo{AggregatorID: ad.AggregatorID, NumPorts: ad.NumPorts, ActorKey: ad.ActorKey,
+			PartnerKey: ad.PartnerKey, PartnerMAC: "00:00:00:00:00:00"}
+		if len(ad.PartnerMAC) > 0 {
+			bs.AD.PartnerMAC = ad.PartnerMAC.String()
+		}
 	}
-	for _, ip := range b.ArpIpTargets {
-		bs.ARPIPTargets = append(bs.ARPIPTargets, ip.String())
-	}
-	if s := a.Statistics; s != nil {
+	if s := l.Stats; s != nil {
 		bs.Counters = Counters{
 			RxPackets: s.RxPackets, TxPackets: s.TxPackets,
 			RxBytes: s.RxBytes, TxBytes: s.TxBytes,
@@ -132,24 +121,26 @@ func bondStatus(b *netlink.Bond, ad *ADInfo, names map[int]string) BondStatus {
 	return bs
 }
 
-func memberStatus(a *netlink.LinkAttrs, mode *ethtool.LinkMode) MemberStatus {
-	s := a.Slave.(*netlink.BondSlave)
+func memberStatus(l kernel.Link, mode *ethtool.LinkMode) MemberStatus {
+	p := l.Port
 	ms := MemberStatus{
-		Name:             a.Name,
-		Ifindex:          a.Index,
-		PermanentMAC:     macString(s.PermHardwareAddr),
-		MIIStatus:        miiStatusName(s.MiiStatus),
+		Name:             l.Name,
+		Ifindex:          l.Index,
+		PermanentMAC:     l.PermMAC.String(),
+		MIIStatus:        miiStatusName(p.MII),
 		Duplex:           inventory.DuplexUnknown,
-		LinkFailureCount: int(s.LinkFailureCount),
-		State:            slaveStateName(s.State),
-		QueueID:          int(s.QueueId),
-		AggregatorID:     int(s.AggregatorId),
-		ActorPortState:   LACPPortState(s.AdActorOperPortState),
-		// The kernel sends the partner's state octet in a u16.
-		PartnerPortState: LACPPortState(s.AdPartnerOperPortState),
+		LinkFailureCount: int(p.LinkFailures),
+		State:            "backup",
+		QueueID:          int(p.QueueID),
+		AggregatorID:     int(p.AggregatorID),
+		ActorPortState:   LACPPortState(p.ActorState),
+		PartnerPortState: LACPPortState(p.PartnerState),
+	}
+	if p.Active {
+		ms.State = "active"
 	}
 	if ms.PermanentMAC == "" {
-		ms.PermanentMAC = macString(a.PermHWAddr)
+		ms.PermanentMAC = p.PermMAC.String()
 	}
 	if mode != nil {
 		// As /proc/net/bonding does, report what the driver says.
@@ -159,36 +150,16 @@ func memberStatus(a *netlink.LinkAttrs, mode *ethtool.LinkMode) MemberStatus {
 	return ms
 }
 
-func miiStatusName(s netlink.BondSlaveMiiStatus) string {
+func miiStatusName(s uint8) string {
 	switch s {
-	case netlink.BondLinkUp:
+	case 0:
 		return "up"
-	case netlink.BondLinkFail:
+	case 1:
 		return "going-down"
-	case netlink.BondLinkDown:
+	case 2:
 		return "down"
-	case netlink.BondLinkBack:
+	case 3:
 		return "going-back"
 	}
 	return "unknown(" + strconv.Itoa(int(s)) + ")"
-}
-
-func slaveStateName(s netlink.BondSlaveState) string {
-	switch s {
-	case netlink.BondStateActive:
-		return "active"
-	case netlink.BondStateBackup:
-		return "backup"
-	}
-	return "unknown(" + strconv.Itoa(int(s)) + ")"
-}
-
-// arpValidateName names the kernel's arp_validate values; netlink v1.3.1's
-// own String maps "all" to "none" and lacks the filter values.
-func arpValidateName(v netlink.BondArpValidate) string {
-	names := [...]string{"none", "active", "backup", "all", "filter", "filter_active", "filter_backup"}
-	if v >= 0 && int(v) < len(names) {
-		return names[v]
-	}
-	return "unknown(" + strconv.Itoa(int(v)) + ")"
 }

@@ -1,89 +1,35 @@
 package detect
 
 import (
-	"encoding/binary"
 	"log/slog"
 	"net"
 	"reflect"
 	"testing"
 
 	"github.com/bondstrap/bondstrap/detect/inventory"
-
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netlink/nl"
-	"golang.org/x/sys/unix"
+	"github.com/bondstrap/bondstrap/detect/kernel"
+	"github.com/bondstrap/bondstrap/netplan/spec"
 )
 
-func u16(v uint16) []byte { return binary.NativeEndian.AppendUint16(nil, v) }
-func u32(v uint32) []byte { return binary.NativeEndian.AppendUint32(nil, v) }
-
-// bondMessage builds an RTM_NEWLINK body for an 802.3ad bond the way the
-// kernel's bond_fill_info lays it out.
-func bondMessage(withAD bool) []byte {
-	msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
-	msg.Index = 7
-	b := msg.Serialize()
-	b = append(b, nl.NewRtAttr(unix.IFLA_IFNAME, nl.ZeroTerminated("bond0")).Serialize()...)
-	b = append(b, nl.NewRtAttr(unix.IFLA_MTU, u32(9000)).Serialize()...)
-	info := nl.NewRtAttr(unix.IFLA_LINKINFO, nil)
-	info.AddRtAttr(nl.IFLA_INFO_KIND, nl.ZeroTerminated("bond"))
-	data := info.AddRtAttr(nl.IFLA_INFO_DATA, nil)
-	data.AddRtAttr(nl.IFLA_BOND_MODE, []byte{4})
-	data.AddRtAttr(nl.IFLA_BOND_MIIMON, u32(100))
-	data.AddRtAttr(nl.IFLA_BOND_ACTIVE_SLAVE, u32(3))
-	data.AddRtAttr(nl.IFLA_BOND_ARP_VALIDATE, u32(3))
-	data.AddRtAttr(nl.IFLA_BOND_AD_LACP_RATE, []byte{1})
-	data.AddRtAttr(nl.IFLA_BOND_XMIT_HASH_POLICY, []byte{1})
-	if withAD {
-		ad := data.AddRtAttr(nl.IFLA_BOND_AD_INFO, nil)
-		ad.AddRtAttr(nl.IFLA_BOND_AD_INFO_AGGREGATOR, u16(2))
-		ad.AddRtAttr(nl.IFLA_BOND_AD_INFO_NUM_PORTS, u16(2))
-		ad.AddRtAttr(nl.IFLA_BOND_AD_INFO_ACTOR_KEY, u16(15))
-		ad.AddRtAttr(nl.IFLA_BOND_AD_INFO_PARTNER_KEY, u16(33))
-		ad.AddRtAttr(nl.IFLA_BOND_AD_INFO_PARTNER_MAC, []byte{0x52, 0x54, 0, 0xaa, 0xbb, 0xcc})
-	}
-	return append(b, info.Serialize()...)
-}
-
-func TestParseADInfo(t *testing.T) {
-	got, err := parseADInfo(bondMessage(true))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := &ADInfo{AggregatorID: 2, NumPorts: 2, ActorKey: 15, PartnerKey: 33, PartnerMAC: "52:54:00:aa:bb:cc"}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("got %+v, want %+v", got, want)
-	}
-	if got, err := parseADInfo(bondMessage(false)); err != nil || got != nil {
-		t.Errorf("no AD info: got %+v, %v; want nil, nil", got, err)
-	}
-	if _, err := parseADInfo([]byte{1, 2}); err == nil {
-		t.Error("short message: no error")
-	}
-}
-
-func TestBondStatusFromMessage(t *testing.T) {
-	m := bondMessage(true)
-	l, err := netlink.LinkDeserialize(nil, m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, ok := l.(*netlink.Bond)
-	if !ok {
-		t.Fatalf("LinkDeserialize gave %T, want *netlink.Bond", l)
-	}
-	ad, _ := parseADInfo(m)
-	bs := bondStatus(b, ad, map[int]string{3: "ens1f0", 7: "bond0"})
-	if bs.Name != "bond0" || bs.Mode != "802.3ad" || bs.MIIMonMs != 100 || bs.MTU != 9000 {
+func TestBondStatusFromLink(t *testing.T) {
+	mii, _ := spec.Lookup("mii-monitor-interval")
+	hash, _ := spec.Lookup("transmit-hash-policy")
+	l := kernel.Link{Name: "bond0", Index: 7, MTU: 9000, MAC: net.HardwareAddr{2, 0, 0, 0, 0, 1},
+		Bond: &kernel.Bond{Mode: "802.3ad", ActivePort: "ens1f0",
+			Settings: spec.Settings{{Param: mii, N: 100}, {Param: hash, N: 1}},
+			AD:       &kernel.ADInfo{AggregatorID: 2, NumPorts: 2, ActorKey: 15, PartnerKey: 33}}}
+	bs := bondStatus(l)
+	if bs.Name != "bond0" || bs.Mode != "802.3ad" || bs.MTU != 9000 || bs.MAC != "02:00:00:00:00:01" {
 		t.Errorf("bond: %+v", bs)
 	}
 	if bs.ActiveMember != "ens1f0" || bs.Primary != "" {
 		t.Errorf("active %q primary %q", bs.ActiveMember, bs.Primary)
 	}
-	if bs.LACPRate != "fast" || bs.XmitHashPolicy != "layer3+4" || bs.ARPValidate != "all" {
-		t.Errorf("lacp %q hash %q arp_validate %q", bs.LACPRate, bs.XmitHashPolicy, bs.ARPValidate)
+	want := map[string]string{"mii-monitor-interval": "100ms", "transmit-hash-policy": "layer3+4"}
+	if !reflect.DeepEqual(bs.Parameters, want) {
+		t.Errorf("parameters %v, want %v", bs.Parameters, want)
 	}
-	if bs.MIIStatus != "down" || bs.AD == nil || bs.AD.PartnerKey != 33 {
+	if bs.MIIStatus != "down" || bs.AD == nil || bs.AD.PartnerKey != 33 || bs.AD.PartnerMAC != "00:00:00:00:00:00" {
 		t.Errorf("mii %q ad %+v", bs.MIIStatus, bs.AD)
 	}
 	if bs.Members == nil || bs.Addresses == nil {
@@ -92,14 +38,9 @@ func TestBondStatusFromMessage(t *testing.T) {
 }
 
 func TestMemberStatus(t *testing.T) {
-	a := netlink.NewLinkAttrs()
-	a.Name, a.Index = "ens1f1", 4
-	a.Slave = &netlink.BondSlave{
-		State: netlink.BondStateBackup, MiiStatus: netlink.BondLinkFail, LinkFailureCount: 3,
-		PermHardwareAddr: net.HardwareAddr{0x3c, 0xfd, 0xfe, 0, 0, 2}, AggregatorId: 2,
-		AdActorOperPortState: 0x3d, AdPartnerOperPortState: 0x3d,
-	}
-	ms := memberStatus(&a, nil)
+	l := kernel.Link{Name: "ens1f1", Index: 4, Port: &kernel.Port{MII: 1, LinkFailures: 3,
+		PermMAC: net.HardwareAddr{0x3c, 0xfd, 0xfe, 0, 0, 2}, AggregatorID: 2, ActorState: 0x3d, PartnerState: 0x3d}}
+	ms := memberStatus(l, nil)
 	want := MemberStatus{Name: "ens1f1", Ifindex: 4, PermanentMAC: "3c:fd:fe:00:00:02", MIIStatus: "going-down",
 		Duplex: "unknown", LinkFailureCount: 3, State: "backup", AggregatorID: 2, ActorPortState: 0x3d, PartnerPortState: 0x3d}
 	if ms != want {

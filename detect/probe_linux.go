@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net"
 	"slices"
 	"time"
 
 	"github.com/bondstrap/bondstrap/detect/inventory"
+	"github.com/bondstrap/bondstrap/detect/kernel"
 
 	"github.com/mdlayher/ethtool"
 	"golang.org/x/sys/unix"
@@ -32,40 +32,40 @@ func Probe(ctx context.Context, opts Options) (inventory.Inventory, error) {
 	start := time.Now()
 	sys := sysfs{root: opts.root()}
 
-	links, err := dumpLinks(ctx, log)
+	k, err := kernel.Open(log)
 	if err != nil {
 		return inventory.Inventory{}, err
 	}
-	names := make(map[int]string, len(links))
-	for _, l := range links {
-		names[l.Attrs().Index] = l.Attrs().Name
+	defer k.Close()
+	links, err := k.Links(ctx)
+	if err != nil {
+		return inventory.Inventory{}, err
 	}
 
 	type candidate struct {
-		rtLink
+		kernel.Link
 		bus    busDevice
 		sysErr error // why sysfs could not describe it, if it could not
 	}
 	var cands []candidate
 	for _, l := range links {
-		a := l.Attrs()
 		switch {
-		case l.Type() == "veth" && opts.IncludeVirtual:
-		case l.Type() != "device":
-			log.Debug("skip: not a physical NIC", "nic", a.Name, "kind", l.Type())
+		case l.Kind == "veth" && opts.IncludeVirtual:
+		case l.Kind != "":
+			log.Debug("skip: not a physical NIC", "nic", l.Name, "kind", l.Kind)
 			continue
-		case a.EncapType != "ether":
-			log.Debug("skip: not Ethernet", "nic", a.Name, "encap", a.EncapType)
+		case l.EncapType != "ether":
+			log.Debug("skip: not Ethernet", "nic", l.Name, "encap", l.EncapType)
 			continue
 		}
-		bus, sysErr := sys.netDevice(a.Name, a.Index, macString(a.HardwareAddr))
-		if l.Type() == "device" && a.ParentDev == "" && bus.Subsystem == "" {
+		bus, sysErr := sys.netDevice(l.Name, l.Index, l.MAC.String())
+		if l.Kind == "" && l.ParentDev == "" && bus.Subsystem == "" {
 			// Kernels before 5.14 send no IFLA_PARENT_DEV_NAME; then sysfs
 			// decides, when it shows this namespace's interface.
-			log.Debug("skip: no bus device", "nic", a.Name, "sysfs", errString(sysErr))
+			log.Debug("skip: no bus device", "nic", l.Name, "sysfs", errString(sysErr))
 			continue
 		}
-		cands = append(cands, candidate{rtLink: l, bus: bus, sysErr: sysErr})
+		cands = append(cands, candidate{Link: l, bus: bus, sysErr: sysErr})
 	}
 
 	if len(cands) == 0 {
@@ -75,7 +75,7 @@ func Probe(ctx context.Context, opts Options) (inventory.Inventory, error) {
 
 	ifis := make([]ethtool.Interface, len(cands))
 	for i, c := range cands {
-		ifis[i] = ethtool.Interface{Index: c.Attrs().Index, Name: c.Attrs().Name}
+		ifis[i] = ethtool.Interface{Index: c.Index, Name: c.Name}
 	}
 	et, err := newEthtool(ctx, log)
 	if err != nil {
@@ -102,25 +102,30 @@ func Probe(ctx context.Context, opts Options) (inventory.Inventory, error) {
 		if err := ctx.Err(); err != nil {
 			return inventory.Inventory{}, err
 		}
-		a := c.Attrs()
+		a := c.Link
 		nic := inventory.NIC{
 			Name:         a.Name,
 			Ifindex:      a.Index,
-			MAC:          macString(a.HardwareAddr),
-			PermanentMAC: macString(a.PermHWAddr),
+			MAC:          a.MAC.String(),
+			PermanentMAC: a.PermMAC.String(),
 			MTU:          a.MTU,
-			AdminUp:      a.Flags&net.FlagUp != 0,
-			OperState:    a.OperState.String(),
-			Carrier:      lowerUp(a),
-			Master:       names[a.MasterIndex],
+			AdminUp:      a.Up,
+			OperState:    a.OperState,
+			Carrier:      a.Carrier,
+			Master:       a.Master,
 			Duplex:       inventory.DuplexUnknown,
+		}
+		if nic.PermanentMAC == "" && a.Port != nil && len(a.Port.PermMAC) > 0 {
+			// A bond gave its port its own MAC; the one the NIC had
+			// before is what identifies it (and what the bond gives back).
+			nic.MAC = a.Port.PermMAC.String()
 		}
 		driver, busInfo, err := drv.get(a.Name)
 		if err != nil {
 			log.Debug("no driver info", "nic", a.Name, "err", err)
 		}
 		nic.Driver = cmp.Or(driver, c.bus.Driver)
-		identifyPCI(log, sys, &nic, c.bus, c.sysErr, a.ParentDevBus, a.ParentDev, busInfo)
+		identifyPCI(log, sys, &nic, c.bus, c.sysErr, a.ParentBus, a.ParentDev, busInfo)
 
 		if m := modes[a.Index]; m != nil {
 			speed, duplex := normalizeSpeed(int64(m.SpeedMegabits)), normalizeDuplex(int(m.Duplex))

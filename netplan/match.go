@@ -15,54 +15,88 @@ func (m *Match) Explain(nic inventory.NIC) (bool, string) {
 	if m == nil {
 		return false, "no match rule"
 	}
+	if why := m.fails(nic); why != nil {
+		return false, why()
+	}
 	var held []string
 	if m.Name != "" {
-		if !globMatch(m.Name, nic.Name) {
-			return false, fmt.Sprintf("name %s does not match %q", nic.Name, m.Name)
-		}
 		held = append(held, "name")
 	}
 	if m.MACAddress != "" {
-		if !strings.EqualFold(m.MACAddress, nic.HardwareMAC()) {
-			return false, fmt.Sprintf("permanent MAC %s is not %s", orNone(nic.HardwareMAC()), m.MACAddress)
-		}
 		held = append(held, "macaddress")
 	}
 	if len(m.Driver) > 0 {
-		if !anyGlob(m.Driver, nic.Driver) {
-			return false, fmt.Sprintf("driver %s matches none of %s", orNone(nic.Driver), listString(m.Driver))
-		}
 		held = append(held, "driver")
 	}
 	if len(m.PCIID) > 0 {
-		id := nic.PCIID()
-		if id == "" {
-			return false, "has no PCI ID, pci-id " + listString(m.PCIID) + " required"
-		}
-		if !anyGlob(m.PCIID, id) {
-			return false, fmt.Sprintf("pci-id %s matches none of %s", id, listString(m.PCIID))
-		}
-		held = append(held, "pci-id "+id)
+		held = append(held, "pci-id "+nic.PCIID())
 	}
 	if m.MinSpeed != nil || m.MaxSpeed != nil {
-		if nic.SpeedMbps <= 0 {
-			return false, "speed unknown (no link?), a speed rule requires it"
-		}
-		if m.MinSpeed != nil && nic.SpeedMbps < *m.MinSpeed {
-			return false, fmt.Sprintf("speed %d Mb/s below min-speed %d", nic.SpeedMbps, *m.MinSpeed)
-		}
-		if m.MaxSpeed != nil && nic.SpeedMbps > *m.MaxSpeed {
-			return false, fmt.Sprintf("speed %d Mb/s above max-speed %d", nic.SpeedMbps, *m.MaxSpeed)
-		}
 		held = append(held, fmt.Sprintf("speed %d Mb/s", nic.SpeedMbps))
-	}
-	if m.Carrier != nil && *m.Carrier && !nic.Carrier {
-		return false, "no carrier, carrier: true required"
 	}
 	if m.Carrier != nil && *m.Carrier {
 		held = append(held, "carrier")
 	}
 	return true, strings.Join(held, ", ")
+}
+
+// Matches reports whether nic satisfies every key of m, without saying why:
+// selection asks it of every NIC for every bond.
+func (m *Match) Matches(nic inventory.NIC) bool {
+	return m != nil && m.fails(nic) == nil
+}
+
+// fails returns nil when nic satisfies every key of m, else what makes the
+// message saying which key failed (built only when asked for).
+func (m *Match) fails(nic inventory.NIC) func() string {
+	if m.Name != "" && !globMatch(m.Name, nic.Name) {
+		return func() string { return fmt.Sprintf("name %s does not match %q", nic.Name, m.Name) }
+	}
+	if m.MACAddress != "" && !strings.EqualFold(m.MACAddress, nic.HardwareMAC()) {
+		return func() string {
+			return fmt.Sprintf("permanent MAC %s is not %s", orNone(nic.HardwareMAC()), m.MACAddress)
+		}
+	}
+	if len(m.Driver) > 0 && !anyGlob(m.Driver, nic.Driver) {
+		return func() string {
+			return fmt.Sprintf("driver %s matches none of %s", orNone(nic.Driver), listString(m.Driver))
+		}
+	}
+	if len(m.PCIID) > 0 {
+		id := nic.PCIID()
+		if id == "" {
+			return func() string { return "has no PCI ID, pci-id " + listString(m.PCIID) + " required" }
+		}
+		if !anyGlob(m.PCIID, id) {
+			return func() string { return fmt.Sprintf("pci-id %s matches none of %s", id, listString(m.PCIID)) }
+		}
+	}
+	if m.MinSpeed != nil || m.MaxSpeed != nil {
+		switch {
+		case nic.SpeedMbps <= 0:
+			return func() string { return "speed unknown (no link?), a speed rule requires it" }
+		case m.MinSpeed != nil && nic.SpeedMbps < *m.MinSpeed:
+			return func() string { return fmt.Sprintf("speed %d Mb/s below min-speed %d", nic.SpeedMbps, *m.MinSpeed) }
+		case m.MaxSpeed != nil && nic.SpeedMbps > *m.MaxSpeed:
+			return func() string { return fmt.Sprintf("speed %d Mb/s above max-speed %d", nic.SpeedMbps, *m.MaxSpeed) }
+		}
+	}
+	if m.Carrier != nil && *m.Carrier && !nic.Carrier {
+		return func() string { return "no carrier, carrier: true required" }
+	}
+	return nil
+}
+
+// matchesIDQuietly is MatchesID without the reason.
+func (c *Config) matchesIDQuietly(id string, nic inventory.NIC) bool {
+	eth, ok := c.Network.Ethernets[id]
+	switch {
+	case !ok:
+		return false
+	case eth.Match == nil:
+		return nic.Name == id
+	}
+	return eth.Match.Matches(nic)
 }
 
 // MatchesID reports whether nic is selected by the ethernets entry id and why.

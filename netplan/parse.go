@@ -15,6 +15,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/bondstrap/bondstrap/netplan/spec"
+
 	"sigs.k8s.io/yaml"
 )
 
@@ -22,6 +24,8 @@ import (
 const (
 	DefaultLinkTimeout = 30 * time.Second
 	DefaultDHCPTimeout = 60 * time.Second
+	// DefaultDeadline bounds a whole run, fallback included.
+	DefaultDeadline = 5 * time.Minute
 	// OnFailureRollback undoes everything and exits 1 (the default).
 	OnFailureRollback = "rollback"
 	// OnFailureFallbackDHCP undoes the bonds, then runs DHCP on the first NIC
@@ -96,6 +100,10 @@ func Parse(file string, data []byte) (*Config, error) {
 	}
 	return cfg, nil
 }
+
+// listElement is the "[i]: " a parameter's error starts with when it is about
+// one element of a list.
+var listElement = regexp.MustCompile(`^\[(\d+)\]: (.*)$`)
 
 // yamlLine finds "line N: message" in the YAML parser's errors.
 var yamlLine = regexp.MustCompile(`line (\d+): ([^\n]*)`)
@@ -249,6 +257,17 @@ func (c *Config) DHCPTimeout() time.Duration {
 	return DefaultDHCPTimeout
 }
 
+// Deadline is bondstrap.deadline: how long the whole run may take, fallback
+// included, 5m by default.
+func (c *Config) Deadline() time.Duration {
+	if c.Bondstrap != nil {
+		if d, err := time.ParseDuration(c.Bondstrap.Deadline); err == nil && d > 0 {
+			return d
+		}
+	}
+	return DefaultDeadline
+}
+
 // OnFailure is bondstrap.on-failure: OnFailureRollback (the default) or
 // OnFailureFallbackDHCP.
 func (c *Config) OnFailure() string {
@@ -275,7 +294,6 @@ func (b Bond) DHCP() bool {
 // Reflected types the walker treats as scalars with their own syntax.
 var (
 	bondModeType       = reflect.TypeFor[BondMode]()
-	durationType       = reflect.TypeFor[Duration]()
 	stringListType     = reflect.TypeFor[StringList]()
 	networkType        = reflect.TypeFor[Network]()
 	ethernetType       = reflect.TypeFor[Ethernet]()
@@ -332,8 +350,8 @@ func (w *treeWalker) walk(path string, v any, t reflect.Type) any {
 	case bondModeType:
 		w.checkMode(path, v)
 		return v
-	case durationType:
-		w.checkDuration(path, v)
+	case bondParametersType:
+		w.walkParameters(path, v)
 		return v
 	case stringListType:
 		switch v.(type) {
@@ -354,9 +372,6 @@ func (w *treeWalker) walk(path string, v any, t reflect.Type) any {
 		if !ok {
 			w.errorf(path, "expected %s, got %s", expected(t), describe(v))
 			return v
-		}
-		if t == bondParametersType {
-			w.rewriteParameters(path, m)
 		}
 		fields := jsonFields(t)
 		for _, key := range sortedKeys(m) {
@@ -418,7 +433,7 @@ func (w *treeWalker) checkString(path string, v any) {
 	case bool:
 		w.errorf(path, "expected a string, got the boolean %t: YAML reads unquoted yes, no, on, off, y, n, true and false as booleans; quote the value", s)
 	case json.Number:
-		if strings.HasPrefix(path, "bondstrap.") && strings.HasSuffix(path, "-timeout") {
+		if strings.HasPrefix(path, "bondstrap.") && (strings.HasSuffix(path, "-timeout") || path == "bondstrap.deadline") {
 			w.errorf(path, "expected a duration with a unit, such as 30s, got the number %s", s)
 			return
 		}
@@ -455,27 +470,10 @@ func (w *treeWalker) checkInt(path string, v any) {
 func (w *treeWalker) checkMode(path string, v any) {
 	s, ok := scalarString(v)
 	if !ok {
-		w.errorf(path, "expected a bond mode (%s, or a number 0-6), got %s", modeNames(), describe(v))
+		w.errorf(path, "expected a bond mode (%s, or a number 0-6), got %s", spec.ModeNames(), describe(v))
 		return
 	}
 	if _, err := ParseBondMode(s); err != nil {
-		w.errorf(path, "%v", err)
-	}
-}
-
-func (w *treeWalker) checkDuration(path string, v any) {
-	s, ok := scalarString(v)
-	if !ok {
-		w.errorf(path, "expected a time (a number of milliseconds, or with a unit: 100ms, 2s), got %s", describe(v))
-		return
-	}
-	if _, isNumber := v.(json.Number); isNumber {
-		if _, err := strconv.ParseUint(s, 10, 63); err != nil {
-			w.errorf(path, "expected a whole, non-negative number of milliseconds or a time with a unit (100ms, 2s), got %s", s)
-			return
-		}
-	}
-	if _, err := ParseDuration(s, time.Millisecond); err != nil {
 		w.errorf(path, "%v", err)
 	}
 }
@@ -493,41 +491,75 @@ func scalarString(v any) (string, bool) {
 	return "", false
 }
 
-// parameterAliases are netplan's deprecated spellings of bond parameters,
-// accepted and read as the current name.
-var parameterAliases = map[string]string{
-	"all-slaves-active": "all-members-active",
-	"packets-per-slave": "packets-per-member",
-	"gratuitious-arp":   "gratuitous-arp",
-}
-
-// rewriteParameters renames netplan's deprecated parameter names and gives a
-// bare learn-packet-interval its unit, seconds, before the generic walk.
-func (w *treeWalker) rewriteParameters(path string, m map[string]any) {
-	for _, old := range sortedKeys(parameterAliases) {
-		v, ok := m[old]
-		if !ok {
+// walkParameters checks a parameters mapping: mode, primary, and every
+// other key by its spec.Param, which parses the value.
+func (w *treeWalker) walkParameters(path string, v any) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		w.errorf(path, "expected a mapping of bond parameters, got %s", describe(v))
+		return
+	}
+	seen := map[*spec.Param]string{}
+	for _, key := range sortedKeys(m) {
+		p := childPath(path, key)
+		w.present[p] = true
+		val := m[key]
+		if val == nil {
+			w.errorf(p, "has no value: give a value or leave the key out")
 			continue
 		}
-		name := parameterAliases[old]
-		if _, both := m[name]; both {
-			w.errorf(childPath(path, old), "is the deprecated name of %s, which is also given: keep only %s", name, name)
-		} else {
-			m[name] = v
+		switch key {
+		case "mode":
+			w.checkMode(p, val)
+			continue
+		case "primary":
+			w.checkString(p, val)
+			continue
 		}
-		delete(m, old)
+		param, ok := spec.Lookup(key)
+		if !ok {
+			w.unknownParameter(p, key)
+			continue
+		}
+		if other, dup := seen[param]; dup {
+			old, cur := other, key
+			if cur == param.Key {
+				old, cur = cur, old
+			}
+			w.errorf(childPath(path, cur), "is the deprecated name of %s, which is also given: keep only %s", param.Key, param.Key)
+			continue
+		}
+		seen[param] = key
+		if _, err := param.Parse(val); err != nil {
+			// A list element's error starts with its index: put it in the
+			// key path.
+			msg := err.Error()
+			if m := listElement.FindStringSubmatch(msg); m != nil {
+				p, msg = p+"["+m[1]+"]", m[2]
+			}
+			w.errorf(p, "%s", msg)
+		}
 	}
-	const lpi = "learn-packet-interval"
-	switch x := m[lpi].(type) {
-	case json.Number:
-		if _, err := strconv.ParseUint(x.String(), 10, 63); err == nil {
-			m[lpi] = x.String() + "s"
-		}
-	case string:
-		if _, err := strconv.ParseUint(strings.TrimSpace(x), 10, 63); err == nil {
-			m[lpi] = strings.TrimSpace(x) + "s"
+}
+
+// parameterKeys lists every key a parameters mapping takes, sorted.
+func parameterKeys() []string {
+	keys := []string{"mode", "primary"}
+	for _, p := range spec.Params {
+		keys = append(keys, p.Key)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func (w *treeWalker) unknownParameter(p, key string) {
+	for _, k := range parameterKeys() {
+		if strings.EqualFold(k, key) {
+			w.errorf(p, "unknown key %q: keys are case-sensitive; did you mean %q?", key, k)
+			return
 		}
 	}
+	w.errorf(p, "unknown bond parameter %q: expected one of %s", key, strings.Join(parameterKeys(), ", "))
 }
 
 // unsupportedKeys are netplan keys bondstrap knows but does not implement, by
@@ -584,7 +616,7 @@ func (w *treeWalker) unknownKey(path, key string, t reflect.Type, fields map[str
 		return
 	}
 	if t == bondType {
-		if _, ok := jsonFields(bondParametersType)[key]; ok {
+		if _, ok := spec.Lookup(key); ok || key == "mode" || key == "primary" {
 			w.errorf(p, "unknown key %q: it is a bond parameter, write it under parameters", key)
 			return
 		}
@@ -623,8 +655,8 @@ func expected(t reflect.Type) string {
 	switch t {
 	case bondModeType:
 		return "a bond mode"
-	case durationType:
-		return "a time (milliseconds, or with a unit: 100ms, 2s)"
+	case bondParametersType:
+		return "a mapping of bond parameters"
 	case stringListType:
 		return "a string or a list of strings"
 	}

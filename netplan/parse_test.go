@@ -6,9 +6,13 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bondstrap/bondstrap/netplan/spec"
 )
 
 func loadGood(t *testing.T, name string) *Config {
@@ -29,12 +33,104 @@ func equal[T any](t *testing.T, what string, got, want T) {
 	}
 }
 
-func TestGoodCorpusParses(t *testing.T) {
+// params is a bond's parameters as YAML text, by key: the mode, the primary
+// and every setting's String.
+func params(b Bond) map[string]string {
+	out := map[string]string{}
+	if b.Parameters == nil {
+		return out
+	}
+	if b.Parameters.Mode != "" {
+		out["mode"] = string(b.Parameters.Mode)
+	}
+	if b.Parameters.Primary != "" {
+		out["primary"] = b.Parameters.Primary
+	}
+	for _, s := range b.Parameters.Settings {
+		if _, dup := out[s.Param.Key]; dup {
+			panic("two settings of " + s.Param.Key)
+		}
+		out[s.Param.Key] = s.String()
+	}
+	return out
+}
+
+// number is the numeric value of a bond's setting, or -1 without one.
+func number(b Bond, key string) int64 {
+	s, ok := b.Parameters.Get(key)
+	if !ok {
+		return -1
+	}
+	return s.N
+}
+
+// yamlValue is a setting as a YAML document gives it to Param.Parse: typed
+// as its kind wants. (Setting's JSON form is its String, which is for people:
+// a list is comma-separated and a number is a string.)
+func yamlValue(s spec.Setting) any {
+	switch s.Param.Kind {
+	case spec.Int:
+		return json.Number(s.String())
+	case spec.Bool:
+		return s.N != 0
+	case spec.IPv4List, spec.IPv6List:
+		list := make([]string, len(s.Addrs))
+		for i, a := range s.Addrs {
+			list[i] = a.String()
+		}
+		return list
+	}
+	return s.String()
+}
+
+// reparseable writes a parsed config as a document Parse reads: JSON, which
+// is YAML, with each bond's parameters written as a parameters mapping.
+// BondParameters has no MarshalJSON of its own.
+func reparseable(t testing.TB, cfg *Config) []byte {
+	t.Helper()
+	raw, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatalf("marshal: %v", err)
+	}
+	var tree map[string]any
+	if err := json.Unmarshal(raw, &tree); err != nil {
+		t.Fatal(err)
+	}
+	bonds, _ := tree["network"].(map[string]any)["bonds"].(map[string]any)
+	for name, b := range cfg.Network.Bonds {
+		if b.Parameters == nil {
+			continue
+		}
+		m := map[string]any{}
+		if b.Parameters.Mode != "" {
+			m["mode"] = string(b.Parameters.Mode)
+		}
+		if b.Parameters.Primary != "" {
+			m["primary"] = b.Parameters.Primary
+		}
+		for _, s := range b.Parameters.Settings {
+			m[s.Param.Key] = yamlValue(s)
+		}
+		bonds[name].(map[string]any)["parameters"] = m
+	}
+	out, err := json.Marshal(tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func goodFiles(t testing.TB) []string {
+	t.Helper()
 	files, err := filepath.Glob(filepath.Join("testdata", "good", "*.yaml"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no good corpus: %v", err)
 	}
-	for _, f := range files {
+	return files
+}
+
+func TestGoodCorpusParses(t *testing.T) {
+	for _, f := range goodFiles(t) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			cfg, err := Load(f)
 			if err != nil {
@@ -44,10 +140,7 @@ func TestGoodCorpusParses(t *testing.T) {
 				t.Errorf("File = %q, want %q", cfg.File, f)
 			}
 			// A normalized config parses again to the same value.
-			raw, err := json.Marshal(cfg)
-			if err != nil {
-				t.Fatalf("marshal: %v", err)
-			}
+			raw := reparseable(t, cfg)
 			again, err := Parse(f, raw)
 			if err != nil {
 				t.Fatalf("the normalized config does not parse again: %v\n%s", err, raw)
@@ -55,7 +148,85 @@ func TestGoodCorpusParses(t *testing.T) {
 			if !reflect.DeepEqual(again, cfg) {
 				t.Errorf("normalizing is not idempotent:\n got %+v\nwant %+v", again, cfg)
 			}
+			checkBondSettings(t, cfg)
 		})
+	}
+}
+
+// checkBondSettings asserts what validation promises of every bond of a
+// parsed config: the kernel takes each value and the combination, networkd
+// or udev can persist it, and each value travels through rtnetlink unchanged.
+func checkBondSettings(t testing.TB, cfg *Config) {
+	t.Helper()
+	for _, name := range cfg.BondNames() {
+		b := cfg.Network.Bonds[name]
+		if b.Mode().Number() < 0 {
+			t.Fatalf("%s: mode %q is not a kernel mode", name, b.Mode())
+		}
+		var ss spec.Settings
+		if b.Parameters != nil {
+			ss = b.Parameters.Settings
+		}
+		mode := string(b.Mode())
+		if _, problems := spec.Persist(mode, ss); len(problems) > 0 {
+			t.Fatalf("%s: validated, but cannot be persisted: %v", name, problems)
+		}
+		if problems := ss.Check(mode); len(problems) > 0 {
+			t.Fatalf("%s: validated, but the kernel refuses it: %v", name, problems)
+		}
+		for i, s := range ss {
+			if i > 0 && slices.Index(spec.Params, s.Param) <= slices.Index(spec.Params, ss[i-1].Param) {
+				t.Fatalf("%s: settings not in the order of spec.Params, or a parameter twice: %v", name, ss)
+			}
+			if err := s.Check(); err != nil {
+				t.Fatalf("%s: %s %s validated, but Check says %v", name, s.Param.Key, s, err)
+			}
+			payload := s.Encode()
+			back, err := s.Param.Decode(payload)
+			if err != nil || !back.Equal(s) {
+				t.Fatalf("%s: %s %s -> Encode %x -> Decode %v, %v", name, s.Param.Key, s, payload, back, err)
+			}
+		}
+	}
+}
+
+// The good corpus is the proof that every parameter can be configured: each
+// one, each deprecated alias and each mode appears in it.
+func TestGoodCorpusCoversEveryParameter(t *testing.T) {
+	keys := map[string]bool{}
+	modes := map[BondMode]bool{}
+	var text strings.Builder
+	for _, f := range goodFiles(t) {
+		cfg, err := Load(f)
+		if err != nil {
+			t.Fatalf("Load(%s): %v", f, err)
+		}
+		data, _ := os.ReadFile(f)
+		text.Write(data)
+		for _, b := range cfg.Network.Bonds {
+			modes[b.Mode()] = true
+			for k := range params(b) {
+				keys[k] = true
+			}
+		}
+	}
+	for _, p := range spec.Params {
+		if !keys[p.Key] {
+			t.Errorf("no file of testdata/good sets %s", p.Key)
+		}
+		for _, a := range p.Aliases {
+			if !regexp.MustCompile(`(?m)^\s+` + regexp.QuoteMeta(a) + `:`).MatchString(text.String()) {
+				t.Errorf("no file of testdata/good uses %s's deprecated name %s", p.Key, a)
+			}
+		}
+	}
+	for _, m := range spec.Modes {
+		if !modes[BondMode(m.Name)] {
+			t.Errorf("no bond of testdata/good is in mode %s", m.Name)
+		}
+	}
+	if !keys["primary"] {
+		t.Error("no file of testdata/good sets primary")
 	}
 }
 
@@ -68,13 +239,17 @@ func TestDesignSketch(t *testing.T) {
 	b := cfg.Network.Bonds["bond0"]
 	equal(t, "mode", b.Mode(), Mode8023AD)
 	equal(t, "mode number", b.Mode().Number(), 4)
-	equal(t, "lacp-rate", b.Parameters.LACPRate, "fast")
-	equal(t, "mii-monitor-interval", *b.Parameters.MIIMonitorInterval, Duration{Milliseconds: 100})
-	equal(t, "transmit-hash-policy", b.Parameters.TransmitHashPolicy, "layer3+4")
+	equal(t, "parameters", params(b), map[string]string{
+		"mode": "802.3ad", "lacp-rate": "fast", "mii-monitor-interval": "100ms", "transmit-hash-policy": "layer3+4",
+	})
+	equal(t, "lacp-rate (the kernel's number)", number(b, "lacp-rate"), 1)
+	equal(t, "mii-monitor-interval (a bare number is ms)", number(b, "mii-monitor-interval"), 100)
+	equal(t, "transmit-hash-policy (the kernel's number)", number(b, "transmit-hash-policy"), 1)
 	equal(t, "dhcp", b.DHCP(), true)
 	equal(t, "bond names", cfg.BondNames(), []string{"bond0"})
 	equal(t, "link timeout", cfg.LinkTimeout(), 30*time.Second)
 	equal(t, "dhcp timeout", cfg.DHCPTimeout(), 60*time.Second)
+	equal(t, "deadline", cfg.Deadline(), 5*time.Minute)
 	equal(t, "on-failure", cfg.OnFailure(), "rollback")
 }
 
@@ -99,14 +274,13 @@ func TestPlainNetplanMeansWhatNetplanMeans(t *testing.T) {
 		{To: "198.51.100.0/24", Via: "192.0.2.254", Metric: ptr(100)},
 		{To: "default", Via: "192.0.2.1", OnLink: true, Table: 100},
 	})
-	p := b.Parameters
-	equal(t, "primary", p.Primary, "eno1")
-	equal(t, "mii-monitor-interval (bare number is ms)", p.MIIMonitorInterval.String(), "100ms")
-	equal(t, "up-delay", p.UpDelay.String(), "200ms")
-	equal(t, "down-delay", p.DownDelay.String(), "1000ms")
-	equal(t, "fail-over-mac-policy", p.FailOverMACPolicy, "active")
-	equal(t, "primary-reselect-policy", p.PrimaryReselectPolicy, "better")
-	equal(t, "gratuitous-arp", p.GratuitousARP, ptr(5))
+	equal(t, "parameters", params(b), map[string]string{
+		"mode": "active-backup", "primary": "eno1",
+		"mii-monitor-interval": "100ms", // a bare number is ms
+		"up-delay":             "200ms",
+		"down-delay":           "1000ms",
+		"fail-over-mac-policy": "active", "primary-reselect-policy": "better", "gratuitous-arp": "5",
+	})
 }
 
 func TestModesByNumber(t *testing.T) {
@@ -144,36 +318,52 @@ func TestEveryParameter(t *testing.T) {
 	equal(t, "lacp0 dhcp (yes)", lacp.DHCP(), true)
 	equal(t, "lacp0 dhcp-identifier", lacp.DHCPIdentifier, "mac")
 	equal(t, "lacp0 macaddress", lacp.MACAddress, "02:00:00:ab:cd:ef")
-	equal(t, "lacp0 parameters", lacp.Parameters, &BondParameters{
-		Mode: Mode8023AD, LACPRate: "slow", ADSelect: "bandwidth", TransmitHashPolicy: "encap3+4",
-		MinLinks: ptr(2), MIIMonitorInterval: &Duration{1000}, UpDelay: &Duration{0},
-		DownDelay: &Duration{200}, AllMembersActive: ptr(true), ResendIGMP: ptr(255),
+	equal(t, "lacp0 parameters", params(lacp), map[string]string{
+		"mode": "802.3ad", "lacp-rate": "slow", "ad-select": "bandwidth", "transmit-hash-policy": "encap3+4",
+		"min-links": "2", "mii-monitor-interval": "1000ms", "up-delay": "0", "down-delay": "2000ms",
+		"all-members-active": "true", "resend-igmp": "255", "ad-actor-system": "02:00:00:00:00:01",
+		"ad-actor-system-priority": "100", "ad-user-port-key": "1023", "lacp-active": "false",
+		"coupled-control": "false",
 	})
 
-	equal(t, "xor0 parameters", cfg.Network.Bonds["xor0"].Parameters, &BondParameters{
-		Mode: ModeBalanceXOR, ARPInterval: &Duration{500}, ARPIPTargets: []string{"192.0.2.1", "192.0.2.2"},
-		ARPValidate: "filter_backup", ARPAllTargets: "all", TransmitHashPolicy: "vlan+srcmac",
-		GratuitousARP: ptr(0),
+	xor := cfg.Network.Bonds["xor0"]
+	equal(t, "xor0 parameters", params(xor), map[string]string{
+		"mode": "balance-xor", "arp-interval": "500ms", "arp-ip-targets": "192.0.2.1,192.0.2.2",
+		"ns-ip6-targets": "2001:db8::1", "arp-validate": "filter_backup", "arp-all-targets": "all",
+		"arp-missed-max": "3", "transmit-hash-policy": "vlan+srcmac", "gratuitous-arp": "0",
 	})
-	equal(t, "rr0 packets-per-member", cfg.Network.Bonds["rr0"].Parameters.PacketsPerMember, ptr(65535))
-	tlb := cfg.Network.Bonds["tlb0"].Parameters
-	equal(t, "tlb0 learn-packet-interval (bare number is seconds)", *tlb.LearnPacketInterval, Duration{5000})
-	equal(t, "tlb0 learn-packet-interval seconds", tlb.LearnPacketInterval.Seconds(), int64(5))
-	equal(t, "tlb0 primary", tlb.Primary, "spare")
-	equal(t, "tlb0 primary-reselect-policy", tlb.PrimaryReselectPolicy, "failure")
+	equal(t, "xor0 arp-validate (the kernel's number)", number(xor, "arp-validate"), 6)
+	equal(t, "xor0 transmit-hash-policy (the kernel's number)", number(xor, "transmit-hash-policy"), 5)
+	equal(t, "rr0 parameters", params(cfg.Network.Bonds["rr0"]), map[string]string{
+		"mode": "balance-rr", "packets-per-member": "65535",
+	})
+	tlb := cfg.Network.Bonds["tlb0"]
+	equal(t, "tlb0 parameters", params(tlb), map[string]string{
+		"mode": "balance-tlb", "primary": "spare", "learn-packet-interval": "5s",
+		"primary-reselect-policy": "failure", "tlb-dynamic-lb": "false", "use-carrier": "true",
+	})
+	equal(t, "tlb0 learn-packet-interval (a bare number is seconds)", number(tlb, "learn-packet-interval"), 5)
+	ab := cfg.Network.Bonds["ab0"]
+	equal(t, "ab0 parameters", params(ab), map[string]string{
+		"mode": "active-backup", "primary": "backup", "mii-monitor-interval": "100ms",
+		"fail-over-mac-policy": "follow", "peer-notify-delay": "500ms",
+	})
 
 	equal(t, "link timeout", cfg.LinkTimeout(), 45*time.Second)
 	equal(t, "dhcp timeout", cfg.DHCPTimeout(), 2*time.Minute)
+	equal(t, "deadline", cfg.Deadline(), 10*time.Minute)
 	equal(t, "on-failure", cfg.OnFailure(), OnFailureFallbackDHCP)
 }
 
 func TestDeprecatedAliases(t *testing.T) {
 	cfg := loadGood(t, "deprecated-aliases.yaml")
-	p := cfg.Network.Bonds["bond0"].Parameters
-	equal(t, "all-slaves-active -> all-members-active", p.AllMembersActive, ptr(true))
-	equal(t, "packets-per-slave -> packets-per-member", p.PacketsPerMember, ptr(3))
-	equal(t, "gratuitious-arp -> gratuitous-arp", p.GratuitousARP, ptr(2))
-	equal(t, "learn-packet-interval 90s", *p.LearnPacketInterval, Duration{90000})
+	b := cfg.Network.Bonds["bond0"]
+	// Each alias is stored under the current key.
+	equal(t, "parameters", params(b), map[string]string{
+		"mode": "balance-rr", "all-members-active": "true", "packets-per-member": "3", "gratuitous-arp": "2",
+		"learn-packet-interval": "90s",
+	})
+	equal(t, "learn-packet-interval 90s", number(b, "learn-packet-interval"), 90)
 }
 
 func TestStaticMultiBond(t *testing.T) {
@@ -184,9 +374,10 @@ func TestStaticMultiBond(t *testing.T) {
 	equal(t, "storage mode", s.Mode(), Mode8023AD)
 	equal(t, "storage addresses", s.Addresses, []string{"10.10.0.5/16"})
 	equal(t, "storage dhcp", s.DHCP(), false)
+	equal(t, "storage transmit-hash-policy", params(s)["transmit-hash-policy"], "layer2+3")
 	equal(t, "mgmt driver list", cfg.Network.Ethernets["mgmt"].Match.Driver, StringList{"igb", "e1000e"})
 	m := cfg.Network.Bonds["mgmt0"]
-	equal(t, "mgmt0 mii", m.Parameters.MIIMonitorInterval.String(), "100ms")
+	equal(t, "mgmt0 mii", params(m)["mii-monitor-interval"], "100ms")
 }
 
 func TestBondDefaults(t *testing.T) {
@@ -200,6 +391,10 @@ func TestBondDefaults(t *testing.T) {
 	equal(t, "dhcp", b.DHCP(), false)
 	equal(t, "file", cfg.File, "min.yaml")
 	equal(t, "on-failure", cfg.OnFailure(), OnFailureRollback)
+	equal(t, "deadline", cfg.Deadline(), DefaultDeadline)
+	if s, ok := b.Parameters.Get("mii-monitor-interval"); ok {
+		t.Errorf("Get on a bond without parameters = %v", s)
+	}
 }
 
 func TestLoadErrorsNameTheFile(t *testing.T) {
@@ -250,56 +445,38 @@ func TestParseBondMode(t *testing.T) {
 		}
 	}
 	equal(t, "invalid Number", BondMode("bogus").Number(), -1)
+	equal(t, "empty Number (the default mode)", BondMode("").Number(), 0)
 	equal(t, "empty String", BondMode("").String(), "balance-rr")
+	for _, m := range spec.Modes {
+		equal(t, m.Name+" Number", BondMode(m.Name).Number(), m.Number)
+	}
 }
 
-func TestParseDuration(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		bare time.Duration
-		want int64
-	}{
-		{"100", time.Millisecond, 100},
-		{"0", time.Millisecond, 0},
-		{"5", time.Second, 5000},
-		{"100ms", time.Millisecond, 100},
-		{"2s", time.Millisecond, 2000},
-		{"1.5s", time.Millisecond, 1500},
-		{"1m30s", time.Millisecond, 90000},
-		{"1min 30s", time.Millisecond, 90000},
-		{"2 s", time.Millisecond, 2000},
-		{"1h", time.Millisecond, 3600000},
-		{"500msec", time.Millisecond, 500},
-		{"1000us", time.Millisecond, 1},
+// The decoder fails closed on what the tree walker would have reported.
+func TestBondParametersUnmarshalJSON(t *testing.T) {
+	var p BondParameters
+	if err := json.Unmarshal([]byte(`{"mode": 4, "lacp-rate": "fast", "gratuitious-arp": 3, "primary": "x"}`), &p); err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "mode", p.Mode, Mode8023AD)
+	equal(t, "primary", p.Primary, "x")
+	equal(t, "settings", params(Bond{Parameters: &p}), map[string]string{
+		"mode": "802.3ad", "primary": "x", "lacp-rate": "fast", "gratuitous-arp": "3",
+	})
+	for _, bad := range []string{
+		`[]`,
+		`{"mode": "lacp"}`,
+		`{"mode": [4]}`,
+		`{"primary": 1}`,
+		`{"bogus": 1}`,
+		`{"lacp-rate": "medium"}`,
+		`{"gratuitous-arp": 1, "gratuitious-arp": 2}`,
 	} {
-		d, err := ParseDuration(tc.in, tc.bare)
-		if err != nil || d.Milliseconds != tc.want {
-			t.Errorf("ParseDuration(%q) = %v, %v; want %dms", tc.in, d, err, tc.want)
+		var p BondParameters
+		if err := json.Unmarshal([]byte(bad), &p); err == nil {
+			t.Errorf("Unmarshal(%s) = %+v, want an error", bad, p)
 		}
 	}
-	for _, in := range []string{"", " ", "-1", "-1s", "ms", "10x", "10 ms x", "1.5", "100us", "1e3s", "9999999999999999999h", "1s2"} {
-		if d, err := ParseDuration(in, time.Millisecond); err == nil {
-			t.Errorf("ParseDuration(%q) = %v, want an error", in, d)
-		}
-	}
-}
-
-func TestDurationJSONRoundTrip(t *testing.T) {
-	for _, in := range []string{`250`, `"250"`, `"2s"`, `"1m"`} {
-		var d Duration
-		if err := json.Unmarshal([]byte(in), &d); err != nil {
-			t.Fatalf("Unmarshal(%s): %v", in, err)
-		}
-		out, err := json.Marshal(d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var back Duration
-		if err := json.Unmarshal(out, &back); err != nil || back != d {
-			t.Errorf("%s -> %s -> %v, %v", in, out, back, err)
-		}
-	}
-	equal(t, "Duration()", Duration{1500}.Duration(), 1500*time.Millisecond)
 }
 
 func TestStringListJSON(t *testing.T) {
@@ -354,9 +531,12 @@ func TestErrorsAreSortedAndComplete(t *testing.T) {
 	}
 }
 
+// FuzzParse: Parse never panics; it fails with an ErrorList naming the file,
+// or returns a config that is normalized (it parses again to itself) and
+// whose every bond the kernel takes, networkd or udev persists, and
+// rtnetlink carries unchanged.
 func FuzzParse(f *testing.F) {
-	files, _ := filepath.Glob(filepath.Join("testdata", "good", "*.yaml"))
-	for _, file := range files {
+	for _, file := range goodFiles(f) {
 		data, err := os.ReadFile(file)
 		if err != nil {
 			f.Fatal(err)
@@ -365,6 +545,9 @@ func FuzzParse(f *testing.F) {
 	}
 	for _, tc := range badConfigs {
 		f.Add([]byte(tc.yaml))
+	}
+	for _, tc := range goodParameters {
+		f.Add([]byte(withParams(tc)))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := Parse("fuzz.yaml", data)
@@ -380,11 +563,8 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		// Whatever parses is normalized: it parses again to the same value.
-		raw, err := json.Marshal(cfg)
-		if err != nil {
-			t.Fatalf("marshal: %v", err)
-		}
+		checkBondSettings(t, cfg)
+		raw := reparseable(t, cfg)
 		again, err := Parse("fuzz.yaml", raw)
 		if err != nil {
 			t.Fatalf("normalized config does not parse again: %v\n%s", err, raw)

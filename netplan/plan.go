@@ -1,6 +1,8 @@
 package netplan
 
-import "github.com/bondstrap/bondstrap/detect/inventory"
+import (
+	"github.com/bondstrap/bondstrap/detect/inventory"
+)
 
 // Plan is the outcome of member selection: which NICs each bond gets, and why
 // every other NIC was left out.
@@ -17,6 +19,8 @@ type BondPlan struct {
 	Mode string `json:"mode"`
 	// Members are interface names in the order they will be enslaved.
 	Members []string `json:"members"`
+	// MemberIDs are the ethernets ids that matched each member.
+	MemberIDs []string `json:"member_ids"`
 	// Primary is the member name of the primary, or "".
 	Primary string `json:"primary"`
 	// SpeedMbps is the common member speed in 802.3ad mode, else 0.
@@ -24,8 +28,11 @@ type BondPlan struct {
 	// MemberNICs holds the inventory entries of Members, in the same order.
 	MemberNICs []inventory.NIC `json:"member_nics"`
 	// Decisions explains, for every NIC this bond considered, why it was taken
-	// or left out.
-	Decisions []Decision `json:"decisions"`
+	// or left out: the members first, then the others by name. Of the NICs
+	// no interface of the bond matches, only the first
+	// MaxUnmatchedDecisions are explained; OmittedDecisions counts the rest.
+	Decisions        []Decision `json:"decisions"`
+	OmittedDecisions int        `json:"omitted_decisions,omitempty"`
 	// Config is the bond's configuration.
 	Config Bond `json:"-"`
 }
@@ -34,7 +41,9 @@ type BondPlan struct {
 type Decision struct {
 	NIC      string `json:"nic"`
 	Selected bool   `json:"selected"`
-	Reason   string `json:"reason"`
+	// Matched is the ethernets id that matched the NIC, if one did.
+	Matched string `json:"matched,omitempty"`
+	Reason  string `json:"reason"`
 }
 
 // MAC is the address the bond has while provisioning and keeps on every later

@@ -48,7 +48,9 @@ func (e *SelectionError) Error() string {
 //  2. bonds are resolved in name order, and a NIC goes to the first bond one of
 //     whose interfaces matches it;
 //  3. in 802.3ad mode all members must share one speed: the speed group with
-//     the most NICs is kept, on a tie the faster;
+//     the most NICs is kept, on a tie the faster; NICs of unknown speed (no
+//     link) form a group only when no NIC has a known speed, so the cabled
+//     ports win over any number of dark ones;
 //  4. members are ordered by PCI address (by name for NICs without one, after
 //     those with one), and max-members keeps the first N;
 //  5. fewer than min-members (default 1) is an error;
@@ -88,22 +90,33 @@ func selectBond(cfg *Config, name string, nics []inventory.NIC, takenBy map[stri
 	bond := cfg.Network.Bonds[name]
 	bp := BondPlan{Name: name, Mode: string(bond.Mode()), Members: []string{}, Config: bond}
 
-	decisions := make(map[string]*Decision, len(nics))
+	decisions := make(map[string]*Decision)
 	var matched []inventory.NIC
+	// others are the NICs this bond did not take (another bond's, or none
+	// of its interfaces matches), by name. Only the first few are
+	// explained: a plan for a machine with thousands of NICs must not hold
+	// bonds × NICs decisions, nor build their reasons.
+	var others []*Decision
+	note := func(nic string, why func() string) {
+		if len(others) < MaxUnmatchedDecisions {
+			others = append(others, &Decision{NIC: nic, Reason: why()})
+		} else {
+			bp.OmittedDecisions++
+		}
+	}
 	for _, nic := range nics {
-		d := &Decision{NIC: nic.Name}
-		decisions[nic.Name] = d
 		if other, ok := takenBy[nic.Name]; ok {
-			d.Reason = "already taken by " + other
+			note(nic.Name, func() string { return "already taken by " + other })
 			continue
 		}
-		if ok, why := matchAny(cfg, bond.Interfaces, nic); ok {
-			d.Selected, d.Reason = true, why
-			matched = append(matched, nic)
-			takenBy[nic.Name] = name
-		} else {
-			d.Reason = why
+		if !slices.ContainsFunc(bond.Interfaces, func(id string) bool { return cfg.matchesIDQuietly(id, nic) }) {
+			note(nic.Name, func() string { _, why := matchAny(cfg, bond.Interfaces, nic); return why })
+			continue
 		}
+		id, why := matchAny(cfg, bond.Interfaces, nic)
+		decisions[nic.Name] = &Decision{NIC: nic.Name, Selected: true, Matched: id, Reason: why}
+		matched = append(matched, nic)
+		takenBy[nic.Name] = name
 	}
 
 	if bond.Mode() == "802.3ad" && len(matched) > 0 {
@@ -134,12 +147,20 @@ func selectBond(cfg *Config, name string, nics []inventory.NIC, takenBy map[stri
 
 	// Decisions read in member order first, then the rest by name.
 	for _, n := range matched {
+		d := decisions[n.Name]
 		bp.Members = append(bp.Members, n.Name)
+		bp.MemberIDs = append(bp.MemberIDs, d.Matched)
 		bp.MemberNICs = append(bp.MemberNICs, n)
-		bp.Decisions = append(bp.Decisions, *decisions[n.Name])
+		bp.Decisions = append(bp.Decisions, *d)
 	}
+	next := 0
 	for _, n := range nics {
-		if d := decisions[n.Name]; !d.Selected {
+		if next < len(others) && others[next].NIC == n.Name {
+			bp.Decisions = append(bp.Decisions, *others[next])
+			next++
+			continue
+		}
+		if d := decisions[n.Name]; d != nil && !d.Selected {
 			bp.Decisions = append(bp.Decisions, *d)
 		}
 	}
@@ -168,29 +189,39 @@ func selectBond(cfg *Config, name string, nics []inventory.NIC, takenBy map[stri
 	return bp, nil
 }
 
-// matchAny tries the bond's interfaces ids in order and reports the first that
-// matches, or why none did.
-func matchAny(cfg *Config, ids []string, nic inventory.NIC) (bool, string) {
+// MaxUnmatchedDecisions bounds, per bond, the NICs whose plan records why
+// no interface of the bond matched them; the rest are only counted.
+const MaxUnmatchedDecisions = 64
+
+// matchAny tries the bond's interfaces ids in order and returns the first
+// that matches and why, or "" and why none did.
+func matchAny(cfg *Config, ids []string, nic inventory.NIC) (string, string) {
 	whyNot := make([]string, 0, len(ids))
 	for _, id := range ids {
 		ok, why := cfg.MatchesID(id, nic)
 		if ok {
 			if why == "" {
-				return true, "matches " + id
+				return id, "matches " + id
 			}
-			return true, "matches " + id + " (" + why + ")"
+			return id, "matches " + id + " (" + why + ")"
 		}
 		whyNot = append(whyNot, id+": "+why)
 	}
-	return false, "matches no interface of the bond: " + strings.Join(whyNot, "; ")
+	return "", "matches no interface of the bond: " + strings.Join(whyNot, "; ")
 }
 
-// majoritySpeed returns the speed shared by the most NICs; on a tie, the
-// faster. Unknown speed (0) is a group of its own, and loses every tie.
+// majoritySpeed returns the known speed shared by the most NICs; on a tie,
+// the faster. Unknown speed (0) is chosen only when no NIC has a known speed:
+// a NIC without link must never push out one that has it.
 func majoritySpeed(nics []inventory.NIC) int {
 	count := make(map[int]int)
 	for _, n := range nics {
-		count[n.SpeedMbps]++
+		if n.SpeedMbps > 0 {
+			count[n.SpeedMbps]++
+		}
+	}
+	if len(count) == 0 {
+		return 0
 	}
 	best, bestN := 0, -1
 	for speed, n := range count {

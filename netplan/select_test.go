@@ -3,6 +3,7 @@ package netplan
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -20,8 +21,10 @@ func loadInventory(t testing.TB, name string) inventory.Inventory {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var inv inventory.Inventory
-	if err := json.Unmarshal(data, &inv); err != nil {
+	// The inventory parser bondstrap reads saved inventories with: the
+	// test data must be something it accepts.
+	inv, err := inventory.Parse(name, data)
+	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
 	return inv
@@ -210,6 +213,32 @@ func TestLACPSpeedGroups(t *testing.T) {
 		nics:  []inventory.NIC{nic("a", "0000:01:00.0", 0), nic("b", "0000:02:00.0", 0)},
 		want:  []string{"a", "b"},
 		speed: 0,
+	}, {
+		// The four-port X710 with one cable: three dark ports must not
+		// outvote the one with link.
+		name: "three dark ports and one cabled",
+		nics: []inventory.NIC{nic("ens1f0", "0000:3b:00.0", 0), nic("ens1f1", "0000:3b:00.1", 0),
+			nic("ens1f2", "0000:3b:00.2", 10000), nic("ens1f3", "0000:3b:00.3", 0)},
+		want:  []string{"ens1f2"},
+		speed: 10000,
+	}, {
+		name: "the cabled port first in PCI order",
+		nics: []inventory.NIC{nic("ens1f0", "0000:3b:00.0", 10000), nic("ens1f1", "0000:3b:00.1", 0),
+			nic("ens1f2", "0000:3b:00.2", 0), nic("ens1f3", "0000:3b:00.3", 0)},
+		want:  []string{"ens1f0"},
+		speed: 10000,
+	}, {
+		name: "four dark ports: still a bond, of unknown speed",
+		nics: []inventory.NIC{nic("ens1f0", "0000:3b:00.0", 0), nic("ens1f1", "0000:3b:00.1", 0),
+			nic("ens1f2", "0000:3b:00.2", 0), nic("ens1f3", "0000:3b:00.3", 0)},
+		want:  []string{"ens1f0", "ens1f1", "ens1f2", "ens1f3"},
+		speed: 0,
+	}, {
+		name: "two known speeds and dark ports",
+		nics: []inventory.NIC{nic("a", "0000:01:00.0", 0), nic("b", "0000:02:00.0", 0), nic("c", "0000:03:00.0", 0),
+			nic("d", "0000:04:00.0", 1000), nic("e", "0000:05:00.0", 25000), nic("f", "0000:06:00.0", 25000)},
+		want:  []string{"e", "f"},
+		speed: 25000,
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -223,7 +252,226 @@ func TestLACPSpeedGroups(t *testing.T) {
 			if got := plan.Bonds[0].SpeedMbps; got != tt.speed {
 				t.Errorf("speed = %d, want %d", got, tt.speed)
 			}
+			// Every NIC left out says which speed won.
+			for _, d := range plan.Bonds[0].Decisions {
+				if !d.Selected && !strings.Contains(d.Reason, "802.3ad needs one speed") {
+					t.Errorf("%s: left out saying %q", d.NIC, d.Reason)
+				}
+			}
 		})
+	}
+}
+
+// The same with the inventory bondstrap saved on such a server: the cabled
+// X710 port forms the bond, the dark ones are left out (and not offered to
+// the next bond).
+func TestLACPKeepsTheCabledX710Port(t *testing.T) {
+	cfg := mustParse(t, `
+network:
+  version: 2
+  ethernets:
+    up: {match: {pci-id: "8086:*"}}
+    rest: {match: {name: "*"}}
+  bonds:
+    bond0:
+      interfaces: [up]
+      parameters: {mode: 802.3ad}
+    bond1:
+      interfaces: [rest]
+`)
+	plan, err := Select(cfg, loadInventory(t, "x710-one-cable"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "members", planMembers(plan), map[string]wantBond{
+		"bond0": {members: []string{"ens1f2"}},
+		"bond1": {members: []string{"eno1"}},
+	})
+	equal(t, "bond0 speed", plan.Bonds[0].SpeedMbps, 10000)
+	var unused []string
+	for _, d := range plan.Unused {
+		unused = append(unused, d.NIC+": "+d.Reason)
+	}
+	equal(t, "unused", unused, []string{
+		"ens1f0: matched bond0 but left out", "ens1f1: matched bond0 but left out", "ens1f3: matched bond0 but left out",
+	})
+	dark := 0
+	for _, d := range plan.Bonds[0].Decisions {
+		if d.Matched == "up" && !d.Selected {
+			dark++
+			if want := "unknown speed is not the chosen 10000 Mb/s"; !strings.Contains(d.Reason, want) {
+				t.Errorf("%s: reason %q lacks %q", d.NIC, d.Reason, want)
+			}
+		}
+	}
+	if dark != 3 {
+		t.Errorf("%d dark ports explained, want 3", dark)
+	}
+}
+
+// matchedIDsConfig takes the max-speed of slow and bond0's max-members line.
+const matchedIDsConfig = `
+network:
+  version: 2
+  ethernets:
+    fast: {match: {min-speed: 10000}}
+    slow: {match: {max-speed: %d}}
+    eth9: {}
+  bonds:
+    bond0:
+      interfaces: [slow, fast, eth9]
+      %s
+      parameters: {mode: active-backup, primary: fast}
+`
+
+// The plan records which ethernets id took each member: the first of the
+// bond's interfaces, in their order, that matches.
+func TestMatchedIDs(t *testing.T) {
+	cfg := mustParse(t, fmt.Sprintf(matchedIDsConfig, 1000, "max-members: 3"))
+	inv := inventory.Inventory{Interfaces: []inventory.NIC{
+		nic("x", "0000:01:00.0", 10000),
+		nic("y", "0000:02:00.0", 1000),
+		nic("eth9", "0000:03:00.0", 1000), // slow matches before its own name
+		nic("z", "0000:04:00.0", 1000),    // slow, but fourth in PCI order
+		nic("u", "0000:05:00.0", 2500),    // neither
+		nic("v", "0000:06:00.0", 0),       // no link: no speed rule holds
+	}}
+	plan, err := Select(cfg, inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := plan.Bonds[0]
+	equal(t, "members", b.Members, []string{"x", "y", "eth9"})
+	equal(t, "member ids", b.MemberIDs, []string{"fast", "slow", "slow"})
+	equal(t, "primary", b.Primary, "x")
+	type decision struct {
+		nic, matched string
+		selected     bool
+	}
+	var got []decision
+	for _, d := range b.Decisions {
+		got = append(got, decision{d.NIC, d.Matched, d.Selected})
+	}
+	equal(t, "decisions", got, []decision{
+		{"x", "fast", true}, {"y", "slow", true}, {"eth9", "slow", true},
+		{"u", "", false}, {"v", "", false}, {"z", "slow", false},
+	})
+	// Without the speed rules the name takes eth9.
+	cfg = mustParse(t, fmt.Sprintf(matchedIDsConfig, 100, ""))
+	plan, err = Select(cfg, inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "member ids by name", plan.Bonds[0].MemberIDs, []string{"fast", "eth9"})
+
+	// The plan's JSON carries them.
+	raw, err := json.Marshal(plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"member_ids":["fast","eth9"]`, `"matched":"eth9"`} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("plan JSON lacks %s:\n%s", want, raw)
+		}
+	}
+}
+
+// namedNICs are n NICs named prefix000, prefix001, ..., with PCI addresses.
+func namedNICs(prefix string, n int) []inventory.NIC {
+	out := make([]inventory.NIC, n)
+	for i := range out {
+		out[i] = inventory.NIC{Name: fmt.Sprintf("%s%03d", prefix, i), PCIAddress: fmt.Sprintf("0000:%02x:%02x.0", i/32+1, i%32),
+			Driver: "ixgbe", SpeedMbps: 10000, Carrier: true}
+	}
+	return out
+}
+
+// Per bond, only the first MaxUnmatchedDecisions NICs that match none of
+// its interfaces are explained; the rest are counted.
+func TestOmittedDecisions(t *testing.T) {
+	cfg := mustParse(t, `
+network:
+  version: 2
+  ethernets:
+    a: {match: {name: "a*"}}
+    b: {match: {name: "b*"}}
+  bonds:
+    bond0: {interfaces: [a]}
+    bond1: {interfaces: [b]}
+`)
+	for _, n := range []int{0, 1, MaxUnmatchedDecisions - 3, MaxUnmatchedDecisions - 2, MaxUnmatchedDecisions + 1, 500} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			// 2 NICs for each bond, and n others no bond matches.
+			nics := append(append(namedNICs("a", 2), namedNICs("b", 2)...), namedNICs("x", n)...)
+			plan, err := Select(cfg, inventory.Inventory{Interfaces: nics})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// bond0 does not match bond1's 2 NICs either; bond1 finds
+			// bond0's taken. Both kinds share the cap.
+			unmatched := map[string]int{"bond0": n + 2, "bond1": n + 2}
+			for _, b := range plan.Bonds {
+				var explained []string
+				taken := 0
+				for _, d := range b.Decisions {
+					switch {
+					case d.Selected:
+					case strings.HasPrefix(d.Reason, "already taken by "):
+						taken++
+					case strings.HasPrefix(d.Reason, "matches no interface of the bond"):
+						explained = append(explained, d.NIC)
+					default:
+						t.Errorf("%s: %s left out saying %q", b.Name, d.NIC, d.Reason)
+					}
+				}
+				want := min(unmatched[b.Name], MaxUnmatchedDecisions)
+				if len(explained)+taken != want || b.OmittedDecisions != unmatched[b.Name]-want {
+					t.Errorf("%s: %d explained, %d taken, %d omitted; want %d, %d", b.Name, len(explained), taken,
+						b.OmittedDecisions, want, unmatched[b.Name]-want)
+				}
+				// The explained ones are the first by name.
+				if !slices.IsSorted(explained) || len(explained) > 0 && explained[0] != firstUnmatched(b.Name) {
+					t.Errorf("%s: explained %v, want the first by name", b.Name, explained)
+				}
+				if len(b.Members) != 2 {
+					t.Errorf("%s: members %v", b.Name, b.Members)
+				}
+				if b.Name == "bond1" && taken != 2 {
+					t.Errorf("bond1: %d NICs taken by bond0 explained, want 2", taken)
+				}
+			}
+			// Every NIC no bond took is still listed, once.
+			if len(plan.Unused) != n {
+				t.Errorf("%d unused NICs, want %d", len(plan.Unused), n)
+			}
+		})
+	}
+}
+
+func firstUnmatched(bond string) string {
+	if bond == "bond0" {
+		return "b000"
+	}
+	return "x000"
+}
+
+// A bond short of members reports the same bounded decisions.
+func TestOmittedDecisionsOnFailure(t *testing.T) {
+	cfg := mustParse(t, `
+network:
+  version: 2
+  ethernets:
+    a: {match: {name: "a*"}}
+  bonds:
+    bond0: {interfaces: [a], min-members: 2}
+`)
+	_, err := Select(cfg, inventory.Inventory{Interfaces: append(namedNICs("a", 1), namedNICs("x", 300)...)})
+	var se *SelectionError
+	if !errors.As(err, &se) || len(se.Failures) != 1 {
+		t.Fatalf("err = %v, want bond0 short of members", err)
+	}
+	if got := len(se.Failures[0].Decisions); got != 1+MaxUnmatchedDecisions {
+		t.Errorf("%d decisions, want the member and %d others", got, MaxUnmatchedDecisions)
 	}
 }
 

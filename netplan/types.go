@@ -6,6 +6,12 @@
 // touches the kernel.
 package netplan
 
+import (
+	"net/netip"
+
+	"github.com/bondstrap/bondstrap/netplan/spec"
+)
+
 // Config is a parsed and validated configuration file.
 type Config struct {
 	// File is the path the config was read from; errors name it.
@@ -83,51 +89,55 @@ type Route struct {
 	Table  int    `json:"table,omitempty"`
 }
 
+// Destination is the route's destination prefix: "default" is the whole
+// address space of the gateway's family (IPv4 without a gateway). Validation
+// has checked To, so the zero Prefix is returned only for a route it did
+// not see.
+func (r Route) Destination() netip.Prefix {
+	if r.To == "default" {
+		if r.Gateway().Is6() {
+			return netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+		}
+		return netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+	}
+	p, err := netip.ParsePrefix(r.To)
+	if err != nil {
+		return netip.Prefix{}
+	}
+	return p.Masked()
+}
+
+// Gateway is the route's gateway, or the zero Addr for an on-link route.
+func (r Route) Gateway() netip.Addr {
+	a, err := netip.ParseAddr(r.Via)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return a.Unmap()
+}
+
 // Nameservers are DNS servers and search domains.
 type Nameservers struct {
 	Addresses []string `json:"addresses,omitempty"`
 	Search    []string `json:"search,omitempty"`
 }
 
-// BondParameters are netplan's bonds.<name>.parameters. Intervals are
-// Durations: a bare number means milliseconds (seconds for
-// LearnPacketInterval), as in netplan.
+// BondParameters are netplan's bonds.<name>.parameters: the mode, the
+// primary, and the bonding driver's other parameters as spec.Settings, each
+// parsed and checked by its spec.Param, in the order of spec.Params.
 type BondParameters struct {
-	Mode                  BondMode  `json:"mode,omitempty"`
-	LACPRate              string    `json:"lacp-rate,omitempty"`
-	MIIMonitorInterval    *Duration `json:"mii-monitor-interval,omitempty"`
-	MinLinks              *int      `json:"min-links,omitempty"`
-	TransmitHashPolicy    string    `json:"transmit-hash-policy,omitempty"`
-	ADSelect              string    `json:"ad-select,omitempty"`
-	AllMembersActive      *bool     `json:"all-members-active,omitempty"`
-	ARPInterval           *Duration `json:"arp-interval,omitempty"`
-	ARPIPTargets          []string  `json:"arp-ip-targets,omitempty"`
-	ARPValidate           string    `json:"arp-validate,omitempty"`
-	ARPAllTargets         string    `json:"arp-all-targets,omitempty"`
-	UpDelay               *Duration `json:"up-delay,omitempty"`
-	DownDelay             *Duration `json:"down-delay,omitempty"`
-	FailOverMACPolicy     string    `json:"fail-over-mac-policy,omitempty"`
-	GratuitousARP         *int      `json:"gratuitous-arp,omitempty"`
-	PacketsPerMember      *int      `json:"packets-per-member,omitempty"`
-	PrimaryReselectPolicy string    `json:"primary-reselect-policy,omitempty"`
-	ResendIGMP            *int      `json:"resend-igmp,omitempty"`
-	LearnPacketInterval   *Duration `json:"learn-packet-interval,omitempty"`
+	Mode BondMode
 	// Primary is an ethernets id; the first member it matches becomes the
 	// bond's primary.
-	Primary string `json:"primary,omitempty"`
+	Primary string
+	// Settings are the other parameters given.
+	Settings spec.Settings
 }
 
-// BondMode is a kernel bonding mode by its canonical name: balance-rr,
-// active-backup, balance-xor, broadcast, 802.3ad, balance-tlb or balance-alb.
-// In YAML it may also be the kernel's number 0–6. Empty means the default,
+// BondMode is a kernel bonding mode by its canonical name (spec.Modes). In
+// YAML it may also be the kernel's number 0–6. Empty means the default,
 // balance-rr.
 type BondMode string
-
-// Duration is a time interval in milliseconds, as the bonding driver takes
-// its monitor intervals and delays.
-type Duration struct {
-	Milliseconds int64
-}
 
 // Options are bondstrap's own run-time settings, under the top-level
 // "bondstrap" key beside "network".
@@ -139,4 +149,7 @@ type Options struct {
 	// OnFailure is "rollback" (default: undo everything, exit 1) or
 	// "fallback-dhcp" (undo the bonds, then DHCP on the first NIC with link).
 	OnFailure string `json:"on-failure,omitempty"`
+	// Deadline bounds the whole run, fallback included (Go duration,
+	// default "5m").
+	Deadline string `json:"deadline,omitempty"`
 }

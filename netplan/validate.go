@@ -6,37 +6,29 @@ import (
 	"net/netip"
 	"path"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/bondstrap/bondstrap/netplan/spec"
 )
 
 // Kernel and systemd limits the validation enforces.
 const (
-	// maxIfnameLen is IFNAMSIZ-1: the kernel refuses longer interface names.
-	maxIfnameLen = 15
 	// minMTU and maxMTU are the bonding driver's limits (ETH_MIN_MTU, ETH_MAX_MTU).
 	minMTU = 68
 	maxMTU = 65535
-	// maxARPTargets is BOND_MAX_ARP_TARGETS.
-	maxARPTargets = 16
 	// maxSpeed catches speeds written in bit/s instead of Mb/s (100 Tb/s).
 	maxSpeed = 100_000_000
-	// maxKernelInt is the upper bound of the bonding driver's int options.
-	maxKernelInt = math.MaxInt32
+	// MaxBonds bounds the bonds of one config: no server has more, and
+	// plan and render stay small (docs/config.md, "Limits").
+	MaxBonds = 64
+	// maxTimeout bounds every bondstrap timeout: a boot step that waits an
+	// hour has failed.
+	maxTimeout = time.Hour
 )
 
-// Enumerated parameter values, as the bonding driver names them.
-var (
-	lacpRates              = []string{"slow", "fast"}
-	transmitHashPolicies   = []string{"layer2", "layer3+4", "layer2+3", "encap2+3", "encap3+4", "vlan+srcmac"}
-	adSelects              = []string{"stable", "bandwidth", "count"}
-	arpValidates           = []string{"none", "active", "backup", "all", "filter", "filter_active", "filter_backup"}
-	arpAllTargets          = []string{"any", "all"}
-	failOverMACPolicies    = []string{"none", "active", "follow"}
-	primaryReselectPolices = []string{"always", "better", "failure"}
-	onFailures             = []string{OnFailureRollback, OnFailureFallbackDHCP}
-)
+// onFailures are the values of bondstrap.on-failure.
+var onFailures = []string{OnFailureRollback, OnFailureFallbackDHCP}
 
 // validator checks the meaning of a decoded config, normalizes it in place, and
 // collects every problem.
@@ -70,8 +62,11 @@ func validate(cfg *Config, present map[string]bool) ErrorList {
 		v.ethernet(childPath("network.ethernets", id), id, &eth)
 		n.Ethernets[id] = eth
 	}
-	if len(n.Bonds) == 0 {
+	switch {
+	case len(n.Bonds) == 0:
 		v.errorf("network.bonds", "missing: define at least one bond")
+	case len(n.Bonds) > MaxBonds:
+		v.errorf("network.bonds", "has %d bonds: bondstrap takes at most %d", len(n.Bonds), MaxBonds)
 	}
 	owner := make(map[string]string) // ethernets id -> bond that lists it
 	for _, name := range sortedKeys(n.Bonds) {
@@ -82,6 +77,21 @@ func validate(cfg *Config, present map[string]bool) ErrorList {
 	if o := cfg.Bondstrap; o != nil {
 		v.timeout("bondstrap.link-timeout", o.LinkTimeout)
 		v.timeout("bondstrap.dhcp-timeout", o.DHCPTimeout)
+		v.timeout("bondstrap.deadline", o.Deadline)
+		deadline := cfg.Deadline()
+		for _, k := range []struct {
+			key, value string
+			d          time.Duration
+		}{{"link-timeout", o.LinkTimeout, cfg.LinkTimeout()}, {"dhcp-timeout", o.DHCPTimeout, cfg.DHCPTimeout()}} {
+			switch {
+			case k.d <= deadline:
+			case k.value != "":
+				v.errorf("bondstrap."+k.key, "is %s, longer than the run's deadline %s: every wait must fit in it", k.d, deadline)
+			default:
+				v.errorf("bondstrap.deadline", "is %s, shorter than the default %s %s: every wait must fit in it; set %s too",
+					deadline, k.key, k.d, k.key)
+			}
+		}
 		if o.OnFailure != "" && !slices.Contains(onFailures, o.OnFailure) {
 			v.errorf("bondstrap.on-failure", "is %q: expected %s", o.OnFailure, oneOf(onFailures))
 		}
@@ -91,8 +101,10 @@ func validate(cfg *Config, present map[string]bool) ErrorList {
 
 func (v *validator) ethernet(p, id string, eth *Ethernet) {
 	if eth.Match == nil {
-		if why := ifnameProblem(id); why != "" {
+		if why := spec.IfnameProblem(id); why != "" {
 			v.errorf(p, "an ethernets id without match is an interface name, and %q %s", id, why)
+		} else if why := spec.GlobProblem(id); why != "" {
+			v.errorf(p, "an ethernets id without match is the exact interface name, and %q %s; to select by pattern write match: {name: %q}", id, why, id)
 		}
 	} else if why := idProblem(id); why != "" {
 		v.errorf(p, "the id %q %s", id, why)
@@ -115,7 +127,7 @@ func (v *validator) match(p string, m *Match) {
 		}
 	}
 	if m.MACAddress != "" {
-		mac, err := normalizeMAC(m.MACAddress)
+		mac, err := spec.NormalizeMAC(m.MACAddress)
 		if err != nil {
 			v.errorf(childPath(p, "macaddress"), "%v", err)
 		}
@@ -175,7 +187,7 @@ func (v *validator) mtu(p string, mtu int) {
 }
 
 func (v *validator) bond(p, name string, b *Bond, ethernets map[string]Ethernet, owner map[string]string) {
-	if why := ifnameProblem(name); why != "" {
+	if why := spec.NameProblem(name); why != "" {
 		v.errorf(p, "the bond name %q %s", name, why)
 	}
 	if _, ok := ethernets[name]; ok {
@@ -274,125 +286,49 @@ func (v *validator) bond(p, name string, b *Bond, ethernets map[string]Ethernet,
 	v.mtu(childPath(p, "mtu"), b.MTU)
 	if b.MACAddress != "" {
 		q := childPath(p, "macaddress")
-		mac, err := normalizeMAC(b.MACAddress)
-		switch {
-		case err != nil:
+		if mac, err := spec.ParseUnicastMAC(b.MACAddress); err != nil {
 			v.errorf(q, "%v", err)
-		case mac == "00:00:00:00:00:00":
-			v.errorf(q, "%s is all zeros: the kernel refuses it", mac)
-		case macMulticast(mac):
-			v.errorf(q, "%s is a multicast address: the kernel refuses it as an interface address", mac)
+		} else {
+			b.MACAddress = mac.String()
 		}
-		b.MACAddress = mac
 	}
-}
-
-// modeOnly lists, for parameters the bonding driver refuses in some modes
-// (bond_options.c, unsuppmodes), the modes that accept them.
-var modeOnly = map[string][]BondMode{
-	"lacp-rate":          {Mode8023AD},
-	"packets-per-member": {ModeBalanceRR},
-	"primary":            {ModeActiveBackup, ModeBalanceTLB, ModeBalanceALB},
-	"arp-interval":       {ModeBalanceRR, ModeActiveBackup, ModeBalanceXOR, ModeBroadcast},
-	"arp-validate":       {ModeBalanceRR, ModeActiveBackup, ModeBalanceXOR, ModeBroadcast},
 }
 
 func (v *validator) parameters(p string, b *Bond, mode BondMode) {
 	bp := b.Parameters
-	given := map[string]bool{
-		"lacp-rate":          bp.LACPRate != "",
-		"packets-per-member": bp.PacketsPerMember != nil,
-		"primary":            bp.Primary != "",
-		"arp-interval":       bp.ARPInterval != nil,
-		"arp-validate":       bp.ARPValidate != "",
+	m, _ := spec.LookupMode(string(mode))
+	for _, pr := range bp.Settings.Check(m.Name) {
+		v.errorf(childPath(p, pr.Key), "%s", pr.Msg)
 	}
-	for _, key := range sortedKeys(modeOnly) {
-		if given[key] && !slices.Contains(modeOnly[key], mode) {
-			v.errorf(childPath(p, key), "is not supported in mode %s: the kernel accepts it only in %s", mode, modeList(modeOnly[key]))
-		}
+	// What validates must persist: refuse what neither networkd nor a udev
+	// rule can bring back after the reboot, before anything is applied.
+	_, problems := spec.Persist(m.Name, bp.Settings)
+	for _, pr := range problems {
+		v.errorf(childPath(p, pr.Key), "%s", pr.Msg)
 	}
-
-	v.enum(childPath(p, "lacp-rate"), bp.LACPRate, lacpRates)
-	v.enum(childPath(p, "transmit-hash-policy"), bp.TransmitHashPolicy, transmitHashPolicies)
-	v.enum(childPath(p, "ad-select"), bp.ADSelect, adSelects)
-	v.enum(childPath(p, "arp-validate"), bp.ARPValidate, arpValidates)
-	v.enum(childPath(p, "arp-all-targets"), bp.ARPAllTargets, arpAllTargets)
-	v.enum(childPath(p, "fail-over-mac-policy"), bp.FailOverMACPolicy, failOverMACPolicies)
-	v.enum(childPath(p, "primary-reselect-policy"), bp.PrimaryReselectPolicy, primaryReselectPolices)
-
-	v.intRange(childPath(p, "min-links"), bp.MinLinks, 0, maxKernelInt)
-	v.intRange(childPath(p, "gratuitous-arp"), bp.GratuitousARP, 0, 255)
-	v.intRange(childPath(p, "resend-igmp"), bp.ResendIGMP, 0, 255)
-	v.intRange(childPath(p, "packets-per-member"), bp.PacketsPerMember, 0, 65535)
-	if bp.MinLinks != nil && b.MaxMembers != nil && *bp.MinLinks > *b.MaxMembers {
-		v.errorf(childPath(p, "min-links"), "%d is above the bond's max-members %d: the bond could never get carrier", *bp.MinLinks, *b.MaxMembers)
+	if minLinks, ok := bp.Settings.Get("min-links"); ok && b.MaxMembers != nil && minLinks.N > int64(*b.MaxMembers) {
+		v.errorf(childPath(p, "min-links"), "%d is above the bond's max-members %d: the bond could never get carrier", minLinks.N, *b.MaxMembers)
 	}
-
-	v.interval(childPath(p, "mii-monitor-interval"), bp.MIIMonitorInterval)
-	v.interval(childPath(p, "arp-interval"), bp.ARPInterval)
-	v.interval(childPath(p, "up-delay"), bp.UpDelay)
-	v.interval(childPath(p, "down-delay"), bp.DownDelay)
-	if d := bp.LearnPacketInterval; d != nil {
-		q := childPath(p, "learn-packet-interval")
+	if bp.Primary != "" {
+		q := childPath(p, "primary")
 		switch {
-		case d.Milliseconds%1000 != 0:
-			v.errorf(q, "is %s: the kernel takes whole seconds", d)
-		case d.Seconds() < 1 || d.Seconds() > maxKernelInt:
-			v.errorf(q, "is %ds: expected 1-%d seconds", d.Seconds(), maxKernelInt)
+		case !m.Primary:
+			v.errorf(q, "is not supported in mode %s: the kernel accepts it only in %s", m.Name, primaryModeNames())
+		case !slices.Contains(b.Interfaces, bp.Primary):
+			v.errorf(q, "%q is not one of this bond's interfaces %v", bp.Primary, b.Interfaces)
 		}
-	}
-	if bp.MIIMonitorInterval != nil && bp.MIIMonitorInterval.Milliseconds > 0 &&
-		bp.ARPInterval != nil && bp.ARPInterval.Milliseconds > 0 {
-		v.errorf(childPath(p, "arp-interval"), "and mii-monitor-interval are both set: the kernel runs one link monitor and would drop the MII monitor; keep one")
-	}
-	if bp.ARPInterval != nil && bp.ARPInterval.Milliseconds > 0 && len(bp.ARPIPTargets) == 0 {
-		v.errorf(childPath(p, "arp-interval"), "needs arp-ip-targets: without targets the ARP monitor sees every link down")
-	}
-
-	tp := childPath(p, "arp-ip-targets")
-	if len(bp.ARPIPTargets) > maxARPTargets {
-		v.errorf(tp, "has %d addresses: the kernel takes at most %d", len(bp.ARPIPTargets), maxARPTargets)
-	}
-	for i, t := range bp.ARPIPTargets {
-		q := indexPath(tp, i)
-		addr, err := parseAddr(t)
-		switch {
-		case err != nil:
-			v.errorf(q, "%q: expected an IPv4 address: %v", t, err)
-			continue
-		case !addr.Is4():
-			v.errorf(q, "%q: expected an IPv4 address (the ARP monitor is IPv4 only)", t)
-			continue
-		case addr.As4()[0] == 0 || addr == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
-			v.errorf(q, "%q: the kernel refuses 0.0.0.0/8 and the broadcast address as ARP targets", t)
-		}
-		bp.ARPIPTargets[i] = addr.String()
-		if slices.Index(bp.ARPIPTargets, bp.ARPIPTargets[i]) < i {
-			v.errorf(q, "%q is listed twice: the kernel refuses duplicate targets", t)
-		}
-	}
-
-	if bp.Primary != "" && !slices.Contains(b.Interfaces, bp.Primary) {
-		v.errorf(childPath(p, "primary"), "%q is not one of this bond's interfaces %v", bp.Primary, b.Interfaces)
 	}
 }
 
-func (v *validator) enum(p, value string, allowed []string) {
-	if value != "" && !slices.Contains(allowed, value) {
-		v.errorf(p, "is %q: expected %s", value, oneOf(allowed))
+// primaryModeNames lists the modes that honour a primary.
+func primaryModeNames() string {
+	var names []string
+	for _, m := range spec.Modes {
+		if m.Primary {
+			names = append(names, m.Name)
+		}
 	}
-}
-
-func (v *validator) intRange(p string, n *int, lo, hi int) {
-	if n != nil && (*n < lo || *n > hi) {
-		v.errorf(p, "is %d: expected %d-%d", *n, lo, hi)
-	}
-}
-
-func (v *validator) interval(p string, d *Duration) {
-	if d != nil && d.Milliseconds > maxKernelInt {
-		v.errorf(p, "is %s: the kernel takes at most %dms", d, maxKernelInt)
-	}
+	return strings.Join(names, ", ")
 }
 
 func (v *validator) route(p string, r *Route) {
@@ -449,31 +385,9 @@ func (v *validator) timeout(p, value string) {
 		v.errorf(p, "%q: expected a duration such as 30s or 2m", value)
 	case d <= 0:
 		v.errorf(p, "is %s: expected a duration above 0", value)
+	case d > maxTimeout:
+		v.errorf(p, "is %s: at most %s", value, maxTimeout)
 	}
-}
-
-// ifnameProblem says why the kernel or systemd-networkd would refuse name as
-// an interface name, or returns "".
-func ifnameProblem(name string) string {
-	switch {
-	case name == "":
-		return "is empty"
-	case len(name) > maxIfnameLen:
-		return fmt.Sprintf("is %d bytes long: interface names have at most %d", len(name), maxIfnameLen)
-	case name == "." || name == "..":
-		return "is not a valid interface name"
-	case strings.ContainsAny(name, "/:%"):
-		return "contains '/', ':' or '%', which interface names may not"
-	}
-	for i := 0; i < len(name); i++ {
-		if c := name[i]; c <= ' ' || c >= 0x7f {
-			return "contains a space, a control or a non-ASCII character, which interface names may not"
-		}
-	}
-	if _, err := strconv.ParseUint(name, 10, 64); err == nil {
-		return "is all digits, which systemd reads as an interface index"
-	}
-	return ""
 }
 
 // idProblem says what is wrong with an ethernets id that has a match (it is
@@ -533,31 +447,6 @@ func pciIDProblem(id string) string {
 		}
 	}
 	return ""
-}
-
-// normalizeMAC checks a colon-separated 6-byte MAC address and returns it in
-// lowercase.
-func normalizeMAC(s string) (string, error) {
-	mac := strings.ToLower(s)
-	ok := len(mac) == 17
-	for i := 0; ok && i < len(mac); i++ {
-		c := mac[i]
-		if i%3 == 2 {
-			ok = c == ':'
-		} else {
-			ok = c >= '0' && c <= '9' || c >= 'a' && c <= 'f'
-		}
-	}
-	if !ok {
-		return s, fmt.Errorf("%q: expected a MAC address of six hex bytes separated by colons, such as 3c:fd:fe:00:00:01", s)
-	}
-	return mac, nil
-}
-
-// macMulticast reports whether the group bit of a normalized MAC is set.
-func macMulticast(mac string) bool {
-	b, err := strconv.ParseUint(mac[:2], 16, 8)
-	return err == nil && b&1 == 1
 }
 
 // parseAddr parses an IP address without a zone (a zone has no meaning in a
@@ -620,12 +509,4 @@ func oneOf(values []string) string {
 		return values[0]
 	}
 	return "one of " + strings.Join(values, ", ")
-}
-
-func modeList(modes []BondMode) string {
-	names := make([]string, len(modes))
-	for i, m := range modes {
-		names[i] = string(m)
-	}
-	return strings.Join(names, ", ")
 }

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/bondstrap/bondstrap/netplan/spec"
 )
 
 // twoNICs starts a config with two ethernets ids that are interface names.
@@ -89,7 +92,7 @@ var badConfigs = []struct {
 	{name: "unknown bond key", yaml: withBond("members: [eno1]\n"), path: "network.bonds.bond0.members", msg: "unknown key"},
 	{name: "bond parameter outside parameters", yaml: withBond("mode: 802.3ad\n"), path: "network.bonds.bond0.mode", msg: "write it under parameters"},
 	{name: "dhcp6 on a bond", yaml: withBond("dhcp6: true\n"), path: "network.bonds.bond0.dhcp6", msg: "not supported by bondstrap"},
-	{name: "unknown parameter", yaml: withParams("lacp_rate: fast\n"), path: "network.bonds.bond0.parameters.lacp_rate", msg: "unknown key"},
+	{name: "unknown parameter", yaml: withParams("lacp_rate: fast\n"), path: "network.bonds.bond0.parameters.lacp_rate", msg: `unknown bond parameter "lacp_rate": expected one of ad-actor-system,`},
 	{name: "unsupported route key", yaml: withBond("routes: [{to: default, via: 192.0.2.1, from: 192.0.2.5}]\n"), path: "network.bonds.bond0.routes[0].from", msg: "not supported by bondstrap"},
 	{name: "unknown bondstrap option", yaml: withBond("") + "bondstrap: {timeout: 5s}\n", path: "bondstrap.timeout", msg: "unknown key"},
 	{name: "deprecated and current parameter name together", yaml: withParams("packets-per-slave: 2\npackets-per-member: 3\n"), path: "parameters.packets-per-slave", msg: "keep only packets-per-member"},
@@ -109,7 +112,8 @@ var badConfigs = []struct {
 	{name: "number in a pci-id list", yaml: withMatch(`pci-id: ["8086:1572", 1572]` + "\n"), path: "network.ethernets.up.match.pci-id[1]", msg: "got the number 1572"},
 	{name: "driver is a mapping", yaml: withMatch("driver: {name: ixgbe}\n"), path: "network.ethernets.up.match.driver", msg: "expected a string or a list"},
 	{name: "min-speed is a string", yaml: withMatch("min-speed: 10G\n"), path: "network.ethernets.up.match.min-speed", msg: "expected an integer"},
-	{name: "empty string value", yaml: withParams(`lacp-rate: ""` + "\n"), path: "network.bonds.bond0.parameters.lacp-rate", msg: "empty string"},
+	{name: "empty string value", yaml: withParams(`lacp-rate: ""` + "\n"), path: "network.bonds.bond0.parameters.lacp-rate", msg: `is "": expected one of slow, fast`},
+	{name: "empty string primary", yaml: withParams(`primary: ""` + "\n"), path: "network.bonds.bond0.parameters.primary", msg: "empty string"},
 	{name: "newline in a value", yaml: withMatch(`name: "ens1\nDHCP=yes"` + "\n"), path: "network.ethernets.up.match.name", msg: "control character"},
 	{name: "control character in a map key", yaml: strings.Replace(withBond(""), "bond0:", `"bond0\u0007":`, 1), path: "network.bonds", msg: "control character"},
 
@@ -160,10 +164,10 @@ var badConfigs = []struct {
 	{name: "resend-igmp negative", yaml: withParams("resend-igmp: -1\n"), path: "parameters.resend-igmp", msg: "0-255"},
 	{name: "packets-per-member 65536", yaml: withParams("packets-per-member: 65536\n"), path: "parameters.packets-per-member", msg: "0-65535"},
 	{name: "min-links negative", yaml: withParams("min-links: -1\n"), path: "parameters.min-links", msg: "expected 0-"},
-	{name: "negative mii-monitor-interval", yaml: withParams("mii-monitor-interval: -100\n"), path: "parameters.mii-monitor-interval", msg: "non-negative"},
+	{name: "negative mii-monitor-interval", yaml: withParams("mii-monitor-interval: -100\n"), path: "parameters.mii-monitor-interval", msg: "is negative"},
 	{name: "up-delay with an unknown unit", yaml: withParams("up-delay: 10x\n"), path: "parameters.up-delay", msg: "100ms"},
 	{name: "down-delay in days", yaml: withParams("down-delay: 30d\n"), path: "parameters.down-delay", msg: "100ms"},
-	{name: "mii-monitor-interval too long", yaml: withParams("mii-monitor-interval: 1000h\n"), path: "parameters.mii-monitor-interval", msg: "at most"},
+	{name: "mii-monitor-interval too long", yaml: withParams("mii-monitor-interval: 1000h\n"), path: "parameters.mii-monitor-interval", msg: "expected 0-2147483647ms"},
 	{name: "learn-packet-interval 0", yaml: withParams("mode: balance-tlb\nlearn-packet-interval: 0\n"), path: "parameters.learn-packet-interval", msg: "1-"},
 	{name: "learn-packet-interval not whole seconds", yaml: withParams("mode: balance-alb\nlearn-packet-interval: 1500ms\n"), path: "parameters.learn-packet-interval", msg: "whole seconds"},
 	{name: "mtu 67", yaml: withBond("mtu: 67\n"), path: "network.bonds.bond0.mtu", msg: "68-65535"},
@@ -178,11 +182,11 @@ var badConfigs = []struct {
 	{name: "speed in bit/s", yaml: withMatch("min-speed: 10000000000\n"), path: "network.ethernets.up.match.min-speed", msg: "Mb/s"},
 
 	// ARP monitoring.
-	{name: "arp-ip-target not an address", yaml: withParams("arp-interval: 100\narp-ip-targets: [gateway]\n"), path: "parameters.arp-ip-targets[0]", msg: "IPv4"},
-	{name: "arp-ip-target IPv6", yaml: withParams("arp-interval: 100\narp-ip-targets: [\"2001:db8::1\"]\n"), path: "parameters.arp-ip-targets[0]", msg: "IPv4"},
-	{name: "arp-ip-target broadcast", yaml: withParams("arp-interval: 100\narp-ip-targets: [255.255.255.255]\n"), path: "parameters.arp-ip-targets[0]", msg: "broadcast"},
+	{name: "arp-ip-target not an address", yaml: withParams("arp-interval: 100\narp-ip-targets: [gateway]\n"), path: "parameters.arp-ip-targets[0]", msg: `"gateway" is not an IP address`},
+	{name: "arp-ip-target IPv6", yaml: withParams("arp-interval: 100\narp-ip-targets: [\"2001:db8::1\"]\n"), path: "parameters.arp-ip-targets[0]", msg: `"2001:db8::1": expected an IPv4 address`},
+	{name: "arp-ip-target broadcast", yaml: withParams("arp-interval: 100\narp-ip-targets: [255.255.255.255]\n"), path: "parameters.arp-ip-targets[0]", msg: "\"255.255.255.255\": the kernel refuses 0.0.0.0/8, multicast and the broadcast address"},
 	{name: "17 arp-ip-targets", yaml: withParams("arp-interval: 100\narp-ip-targets: " + arpTargets(17) + "\n"), path: "parameters.arp-ip-targets", msg: "at most 16"},
-	{name: "duplicate arp-ip-target", yaml: withParams("arp-interval: 100\narp-ip-targets: [192.0.2.1, 192.0.2.1]\n"), path: "parameters.arp-ip-targets[1]", msg: "listed twice"},
+	{name: "duplicate arp-ip-target", yaml: withParams("arp-interval: 100\narp-ip-targets: [192.0.2.1, 192.0.2.1]\n"), path: "parameters.arp-ip-targets[1]", msg: "192.0.2.1 is listed twice"},
 	{name: "arp-interval without targets", yaml: withParams("arp-interval: 100\n"), path: "parameters.arp-interval", msg: "needs arp-ip-targets"},
 	{name: "arp and mii monitors together", yaml: withParams("mii-monitor-interval: 100\narp-interval: 100\narp-ip-targets: [192.0.2.1]\n"), path: "parameters.arp-interval", msg: "both set"},
 	{name: "primary not among the interfaces", yaml: withParams("mode: active-backup\nprimary: eno3\n"), path: "parameters.primary", msg: "not one of this bond's interfaces"},
@@ -226,6 +230,203 @@ var badConfigs = []struct {
 	{name: "dhcp-timeout zero", yaml: withBond("") + "bondstrap: {dhcp-timeout: 0s}\n", path: "bondstrap.dhcp-timeout", msg: "above 0"},
 	{name: "link-timeout bare number", yaml: withBond("") + "bondstrap: {link-timeout: 30}\n", path: "bondstrap.link-timeout", msg: "with a unit, such as 30s"},
 	{name: "on-failure unknown", yaml: withBond("") + "bondstrap: {on-failure: reboot}\n", path: "bondstrap.on-failure", msg: "rollback, fallback-dhcp"},
+	{name: "link-timeout above an hour", yaml: withBond("") + "bondstrap: {link-timeout: 2h}\n", path: "bondstrap.link-timeout", msg: "at most 1h0m0s"},
+	{name: "deadline not a duration", yaml: withBond("") + "bondstrap: {deadline: soon}\n", path: "bondstrap.deadline", msg: "expected a duration such as 30s"},
+	{name: "deadline bare number", yaml: withBond("") + "bondstrap: {deadline: 300}\n", path: "bondstrap.deadline", msg: "with a unit, such as 30s"},
+	{name: "deadline zero", yaml: withBond("") + "bondstrap: {deadline: 0s}\n", path: "bondstrap.deadline", msg: "above 0"},
+	{name: "deadline negative", yaml: withBond("") + "bondstrap: {deadline: -5m}\n", path: "bondstrap.deadline", msg: "above 0"},
+	{name: "deadline above an hour", yaml: withBond("") + "bondstrap: {deadline: 61m}\n", path: "bondstrap.deadline", msg: "at most 1h0m0s"},
+	{name: "link-timeout beyond the deadline", yaml: withBond("") + "bondstrap: {deadline: 1m, link-timeout: 90s, dhcp-timeout: 30s}\n", path: "bondstrap.link-timeout", msg: "is 1m30s, longer than the run's deadline 1m0s"},
+	{name: "dhcp-timeout beyond the deadline", yaml: withBond("") + "bondstrap: {deadline: 2m, dhcp-timeout: 3m}\n", path: "bondstrap.dhcp-timeout", msg: "is 3m0s, longer than the run's deadline 2m0s"},
+	{name: "default dhcp-timeout beyond a short deadline", yaml: withBond("") + "bondstrap: {deadline: 45s}\n", path: "bondstrap.deadline", msg: "is 45s, shorter than the default dhcp-timeout 1m0s"},
+
+	// Bond names networkd's [Match] Name= would read as a pattern.
+	{name: "bond name starting with !", yaml: renameBond(`"!bond0"`), path: `network.bonds["!bond0"]`, msg: `contains '!', which systemd-networkd reads as a pattern`},
+	{name: "bond name with *", yaml: renameBond(`"e*"`), path: `network.bonds["e*"]`, msg: `contains '*', which systemd-networkd reads as a pattern`},
+	{name: "bond name with ?", yaml: renameBond(`"b?nd"`), path: `network.bonds["b?nd"]`, msg: `contains '?', which systemd-networkd reads as a pattern`},
+	{name: "bond name with brackets", yaml: renameBond(`"bond[0]"`), path: `network.bonds["bond[0]"]`, msg: `contains '[', which systemd-networkd reads as a pattern`},
+	{name: "ethernets id without match with *", yaml: "network:\n  version: 2\n  ethernets: {\"eno*\": {}}\n  bonds: {bond0: {interfaces: [\"eno*\"]}}\n", path: `network.ethernets["eno*"]`, msg: `to select by pattern write match: {name: "eno*"}`},
+	{name: "ethernets id without match with brackets", yaml: "network:\n  version: 2\n  ethernets: {\"eno[12]\": {}}\n  bonds: {bond0: {interfaces: [\"eno[12]\"]}}\n", path: `network.ethernets["eno[12]"]`, msg: "exact interface name"},
+	{name: "parameter key that is not one path element", yaml: withParams(`"lacp rate": fast` + "\n"), path: `network.bonds.bond0.parameters["lacp rate"]`, msg: "unknown bond parameter"},
+	{name: "parameter key in the wrong case", yaml: withParams("LACP-Rate: fast\n"), path: "network.bonds.bond0.parameters.LACP-Rate", msg: `did you mean "lacp-rate"`},
+
+	// The kernel's rules across parameters, at the key they are about.
+	{name: "up-delay without the MII monitor in active-backup", yaml: withParams("mode: active-backup\nup-delay: 200\n"), path: "network.bonds.bond0.parameters.up-delay", msg: "off by default in mode active-backup: set mii-monitor-interval"},
+	{name: "down-delay in the default mode", yaml: withParams("down-delay: 200\n"), path: "network.bonds.bond0.parameters.down-delay", msg: "off by default in mode balance-rr"},
+	{name: "down-delay with mii-monitor-interval 0", yaml: withParams("mode: 802.3ad\nmii-monitor-interval: 0\ndown-delay: 200\n"), path: "network.bonds.bond0.parameters.down-delay", msg: "mii-monitor-interval 0 turns off"},
+	{name: "peer-notify-delay with the ARP monitor", yaml: withParams("mode: active-backup\narp-interval: 100\narp-ip-targets: [192.0.2.1]\npeer-notify-delay: 100\n"), path: "network.bonds.bond0.parameters.peer-notify-delay", msg: "arp-interval turns off"},
+	{name: "arp-validate with the MII monitor", yaml: withParams("mode: active-backup\nmii-monitor-interval: 100\narp-validate: all\n"), path: "network.bonds.bond0.parameters.arp-validate", msg: "refuses together with mii-monitor-interval"},
+	{name: "arp-validate filter with the MII monitor", yaml: withParams("mii-monitor-interval: 100\narp-validate: filter\n"), path: "network.bonds.bond0.parameters.arp-validate", msg: "is filter"},
+	{name: "empty arp-ip-targets", yaml: withParams("arp-interval: 100\narp-ip-targets: []\n"), path: "network.bonds.bond0.parameters.arp-interval", msg: "needs arp-ip-targets"},
+	{name: "fail-over-mac-policy in balance-rr", yaml: withParams("fail-over-mac-policy: active\n"), path: "network.bonds.bond0.parameters.fail-over-mac-policy", msg: "cannot persist"},
+	{name: "fail-over-mac-policy in 802.3ad", yaml: withParams("mode: 802.3ad\nfail-over-mac-policy: follow\n"), path: "network.bonds.bond0.parameters.fail-over-mac-policy", msg: "only in mode active-backup"},
+	{name: "primary in 802.3ad", yaml: withParams("mode: 802.3ad\nprimary: eno1\n"), path: "network.bonds.bond0.parameters.primary", msg: "not supported in mode 802.3ad"},
+	{name: "primary in balance-xor", yaml: withParams("mode: balance-xor\nprimary: eno1\n"), path: "network.bonds.bond0.parameters.primary", msg: "not supported in mode balance-xor"},
+	{name: "primary in broadcast", yaml: withParams("mode: broadcast\nprimary: eno1\n"), path: "network.bonds.bond0.parameters.primary", msg: "not supported in mode broadcast"},
+	{name: "ad-actor-system in active-backup", yaml: withParams("mode: active-backup\nad-actor-system: 02:00:00:00:00:01\n"), path: "parameters.ad-actor-system", msg: "not supported in mode active-backup: the kernel accepts it only in 802.3ad"},
+	{name: "ad-actor-system-priority in balance-xor", yaml: withParams("mode: balance-xor\nad-actor-system-priority: 10\n"), path: "parameters.ad-actor-system-priority", msg: "only in 802.3ad"},
+	{name: "ad-user-port-key in broadcast", yaml: withParams("mode: broadcast\nad-user-port-key: 1\n"), path: "parameters.ad-user-port-key", msg: "only in 802.3ad"},
+	{name: "lacp-active in the default mode", yaml: withParams("lacp-active: false\n"), path: "parameters.lacp-active", msg: "not supported in mode balance-rr"},
+	{name: "coupled-control in active-backup", yaml: withParams("mode: active-backup\ncoupled-control: false\n"), path: "parameters.coupled-control", msg: "only in 802.3ad"},
+	{name: "tlb-dynamic-lb in 802.3ad", yaml: withParams("mode: 802.3ad\ntlb-dynamic-lb: false\n"), path: "parameters.tlb-dynamic-lb", msg: "only in balance-tlb, balance-alb"},
+	{name: "arp-missed-max in balance-alb", yaml: withParams("mode: balance-alb\narp-missed-max: 3\n"), path: "parameters.arp-missed-max", msg: "not supported in mode balance-alb"},
+
+	// Values of the parameters netplan does not know.
+	{name: "arp-missed-max 0", yaml: withParams("arp-missed-max: 0\n"), path: "parameters.arp-missed-max", msg: "1-255"},
+	{name: "ad-actor-system-priority 0", yaml: withParams("mode: 802.3ad\nad-actor-system-priority: 0\n"), path: "parameters.ad-actor-system-priority", msg: "1-65535"},
+	{name: "ad-user-port-key 1024", yaml: withParams("mode: 802.3ad\nad-user-port-key: 1024\n"), path: "parameters.ad-user-port-key", msg: "0-1023"},
+	{name: "ad-actor-system multicast", yaml: withParams("mode: 802.3ad\nad-actor-system: 01:80:c2:00:00:02\n"), path: "parameters.ad-actor-system", msg: "multicast"},
+	{name: "ad-actor-system all zeros", yaml: withParams("mode: 802.3ad\nad-actor-system: \"00:00:00:00:00:00\"\n"), path: "parameters.ad-actor-system", msg: "all zeros"},
+	{name: "peer-notify-delay above 300s", yaml: withParams("mode: 802.3ad\npeer-notify-delay: 301s\n"), path: "parameters.peer-notify-delay", msg: "expected 0-300000ms"},
+	{name: "ns-ip6-target loopback", yaml: withParams("ns-ip6-targets: [\"::1\"]\n"), path: "parameters.ns-ip6-targets", msg: "only unicast NS targets"},
+	{name: "ns-ip6-target IPv4", yaml: withParams("ns-ip6-targets: [192.0.2.1]\n"), path: "parameters.ns-ip6-targets", msg: "expected an IPv6 address"},
+	{name: "tlb-dynamic-lb quoted", yaml: withParams("mode: balance-tlb\ntlb-dynamic-lb: \"false\"\n"), path: "parameters.tlb-dynamic-lb", msg: "expected a boolean"},
+	{name: "use-carrier as a number", yaml: withParams("use-carrier: 1\n"), path: "parameters.use-carrier", msg: "expected a boolean"},
+}
+
+// renameBond is withBond("") with bond0 named name (as YAML writes it).
+func renameBond(name string) string {
+	return strings.Replace(withBond(""), "bond0:", name+":", 1)
+}
+
+// goodParameters are bond0 parameters (for withParams) on the edge of the
+// rules: each must validate.
+var goodParameters = []string{
+	// The kernel forces the MII monitor on in 802.3ad, balance-tlb and
+	// balance-alb, so the delays need no mii-monitor-interval there.
+	"mode: 802.3ad\nup-delay: 200\ndown-delay: 200\npeer-notify-delay: 200\n",
+	"mode: balance-alb\nup-delay: 100\n",
+	"mode: balance-tlb\ndown-delay: 100\n",
+	"mode: active-backup\nmii-monitor-interval: 100\nup-delay: 200\ndown-delay: 200\npeer-notify-delay: 200\n",
+	// NS targets alone feed the ARP monitor.
+	"mode: balance-xor\narp-interval: 100\nns-ip6-targets: [\"2001:db8::1\"]\n",
+	// The kernel takes NS targets in every mode, as it does ARP targets.
+	"mode: 802.3ad\nns-ip6-targets: [\"2001:db8::1\"]\narp-ip-targets: [192.0.2.1]\n",
+	// arp-validate belongs to the ARP monitor; none is no validation.
+	"mode: active-backup\narp-interval: 100\narp-ip-targets: [192.0.2.1]\narp-validate: filter\n",
+	"mode: active-backup\nmii-monitor-interval: 100\narp-validate: none\n",
+	"mode: active-backup\nmii-monitor-interval: 0\narp-interval: 100\narp-ip-targets: [192.0.2.1]\n",
+	"mode: 2\narp-interval: 1s\narp-ip-targets: 192.0.2.1\n",
+	// What networkd cannot send, a udev rule persists.
+	"mode: active-backup\nfail-over-mac-policy: follow\n",
+	"mode: 802.3ad\nmii-monitor-interval: 0\n",
+	"mode: active-backup\nad-select: count\n",
+	"mode: balance-tlb\nlearn-packet-interval: 3\n",
+	"mode: balance-xor\ntransmit-hash-policy: vlan+srcmac\narp-missed-max: 9\n",
+	"mode: 802.3ad\nlacp-active: false\ncoupled-control: false\nad-actor-system: 02:00:00:00:00:01\n",
+	"use-carrier: false\nmin-links: 2\n",
+	"mode: active-backup\nprimary: eno2\n",
+	"mode: balance-alb\nprimary: eno1\ntlb-dynamic-lb: true\n",
+}
+
+func TestGoodParameters(t *testing.T) {
+	for _, params := range goodParameters {
+		cfg, err := Parse("good.yaml", []byte(withParams(params)))
+		if err != nil {
+			t.Errorf("%v\n%s", err, params)
+			continue
+		}
+		checkBondSettings(t, cfg)
+	}
+}
+
+func TestGoodOptions(t *testing.T) {
+	for _, tc := range []struct {
+		options              string
+		link, dhcp, deadline time.Duration
+	}{
+		{"{}", DefaultLinkTimeout, DefaultDHCPTimeout, DefaultDeadline},
+		{"{deadline: 10m}", DefaultLinkTimeout, DefaultDHCPTimeout, 10 * time.Minute},
+		{"{deadline: 1h, link-timeout: 1h, dhcp-timeout: 1h}", time.Hour, time.Hour, time.Hour},
+		// Each wait fits in the deadline; together they need not.
+		{"{deadline: 2m, link-timeout: 2m, dhcp-timeout: 2m}", 2 * time.Minute, 2 * time.Minute, 2 * time.Minute},
+		{"{deadline: 90s, link-timeout: 1500ms, dhcp-timeout: 1m}", 1500 * time.Millisecond, time.Minute, 90 * time.Second},
+	} {
+		cfg, err := Parse("good.yaml", []byte(withBond("")+"bondstrap: "+tc.options+"\n"))
+		if err != nil {
+			t.Errorf("%s: %v", tc.options, err)
+			continue
+		}
+		if cfg.LinkTimeout() != tc.link || cfg.DHCPTimeout() != tc.dhcp || cfg.Deadline() != tc.deadline {
+			t.Errorf("%s: link %v, dhcp %v, deadline %v; want %v, %v, %v", tc.options,
+				cfg.LinkTimeout(), cfg.DHCPTimeout(), cfg.Deadline(), tc.link, tc.dhcp, tc.deadline)
+		}
+	}
+}
+
+// nBonds is a config with n bonds, each over an interface of its own.
+func nBonds(n int) string {
+	var b strings.Builder
+	b.WriteString("network:\n  version: 2\n  ethernets:\n")
+	for i := range n {
+		fmt.Fprintf(&b, "    eth%d: {}\n", i)
+	}
+	b.WriteString("  bonds:\n")
+	for i := range n {
+		fmt.Fprintf(&b, "    bond%d: {interfaces: [eth%d]}\n", i, i)
+	}
+	return b.String()
+}
+
+func TestMaxBonds(t *testing.T) {
+	cfg, err := Parse("max.yaml", []byte(nBonds(MaxBonds)))
+	if err != nil {
+		t.Fatalf("%d bonds: %v", MaxBonds, err)
+	}
+	if len(cfg.Network.Bonds) != MaxBonds {
+		t.Fatalf("%d bonds parsed", len(cfg.Network.Bonds))
+	}
+	_, err = Parse("max.yaml", []byte(nBonds(MaxBonds+1)))
+	var list ErrorList
+	if !errors.As(err, &list) || len(list) != 1 || list[0].Path != "network.bonds" ||
+		!strings.Contains(list[0].Msg, fmt.Sprintf("has %d bonds: bondstrap takes at most %d", MaxBonds+1, MaxBonds)) {
+		t.Errorf("%d bonds: error %v, want one at network.bonds", MaxBonds+1, err)
+	}
+}
+
+// paramYAML is a valid value of every bond parameter, as YAML writes it
+// inline.
+var paramYAML = map[string]string{
+	"lacp-rate": "fast", "mii-monitor-interval": "100", "min-links": "1", "transmit-hash-policy": "layer2+3",
+	"ad-select": "count", "all-members-active": "true", "arp-interval": "100", "arp-ip-targets": "[192.0.2.1]",
+	"arp-validate": "active", "arp-all-targets": "all", "up-delay": "100", "down-delay": "100",
+	"fail-over-mac-policy": "active", "gratuitous-arp": "2", "packets-per-member": "2",
+	"primary-reselect-policy": "better", "resend-igmp": "2", "learn-packet-interval": "2",
+	"peer-notify-delay": "100", "arp-missed-max": "3", "ns-ip6-targets": `["2001:db8::1"]`,
+	"ad-actor-system-priority": "10", "ad-user-port-key": "10", "ad-actor-system": "02:00:00:00:00:01",
+	"tlb-dynamic-lb": "false", "lacp-active": "false", "use-carrier": "false", "coupled-control": "false",
+}
+
+// Every parameter the kernel takes only in some modes is refused in the
+// others, at its key, and never for its mode where the kernel takes it.
+func TestModeRestrictionsAtKeyPath(t *testing.T) {
+	for _, p := range spec.Params {
+		value, ok := paramYAML[p.Key]
+		if !ok {
+			t.Errorf("paramYAML has no value of %s", p.Key)
+			continue
+		}
+		for _, m := range spec.Modes {
+			yaml := withParams("mode: " + m.Name + "\n" + p.Key + ": " + value + "\n")
+			_, err := Parse("modes.yaml", []byte(yaml))
+			var list ErrorList
+			if err != nil && !errors.As(err, &list) {
+				t.Fatalf("%v is not an ErrorList", err)
+			}
+			refused := false
+			for _, e := range list {
+				if strings.Contains(e.Msg, "not supported in mode "+m.Name) {
+					if e.Path != "network.bonds.bond0.parameters."+p.Key {
+						t.Errorf("%s in %s: refused at %s", p.Key, m.Name, e.Path)
+					}
+					refused = true
+				}
+			}
+			if refused == p.AcceptedIn(m.Name) {
+				t.Errorf("%s in %s: refused %t, but the kernel accepts it there: %t\n%v", p.Key, m.Name, refused, p.AcceptedIn(m.Name), err)
+			}
+		}
+	}
 }
 
 func TestBadConfigs(t *testing.T) {
@@ -294,19 +495,6 @@ func TestAllErrorsAreReported(t *testing.T) {
 	_, err = Parse("v.yaml", []byte(semantic))
 	if !errors.As(err, &list) || len(list) != 4 {
 		t.Fatalf("want 4 errors, got %v", err)
-	}
-}
-
-func TestIfnameProblem(t *testing.T) {
-	for name, ok := range map[string]bool{
-		"eno1": true, "bond0": true, "enp175s0f1np1": true, "ens1f0.100": true, "a": true,
-		"a23456789012345": true, "1234567890123456": false, "": false, ".": false, "..": false,
-		"a/b": false, "a:b": false, "bond%d": false, "a b": false, "a\tb": false, "42": false,
-		"ethé": false,
-	} {
-		if got := ifnameProblem(name) == ""; got != ok {
-			t.Errorf("ifnameProblem(%q) = %q, want valid=%t", name, ifnameProblem(name), ok)
-		}
 	}
 }
 

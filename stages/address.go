@@ -2,16 +2,14 @@ package stages
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
-
+	"github.com/bondstrap/bondstrap/detect/kernel"
 	"github.com/bondstrap/bondstrap/netplan"
 )
 
@@ -42,9 +40,9 @@ type ifConfig struct {
 	// Lifetime of the addresses: the lease time; 0 means forever. If nothing
 	// takes over from bondstrap, an expired lease's address goes away.
 	Lifetime time.Duration
-	// Protocol marks the routes (RTPROT_DHCP or RTPROT_STATIC), so a person
-	// reading `ip route` sees where they came from.
-	Protocol netlink.RouteProtocol
+	// Protocol marks the routes (kernel.ProtoDHCP or ProtoStatic), so a
+	// person reading `ip route` sees where they came from.
+	Protocol int
 }
 
 // routeSpec is one route of an interface.
@@ -72,7 +70,7 @@ func (r routeSpec) String() string {
 	if r.Metric != 0 {
 		fmt.Fprintf(&b, " metric %d", r.Metric)
 	}
-	if r.Table != 0 && r.Table != unix.RT_TABLE_MAIN {
+	if r.Table != 0 && r.Table != kernel.TableMain {
 		fmt.Fprintf(&b, " table %d", r.Table)
 	}
 	return b.String()
@@ -82,10 +80,7 @@ func (r routeSpec) String() string {
 // static keys, or both, as netplan allows) and applies it.
 func (s *state) configureInterface(ctx context.Context, ifname string, b netplan.Bond) (*AddressReport, error) {
 	ar := &AddressReport{Interface: ifname, Method: "static"}
-	c, err := staticConfig(b)
-	if err != nil {
-		return ar, err
-	}
+	c := staticConfig(b)
 	if b.DHCP() {
 		ar.Method = "dhcp4"
 		lc, lr, err := s.dhcp(ctx, ifname)
@@ -95,7 +90,7 @@ func (s *state) configureInterface(ctx context.Context, ifname string, b netplan
 		}
 		c = mergeConfig(lc, c)
 	}
-	if err := s.applyConfig(ifname, c, ar); err != nil {
+	if err := s.applyConfig(ctx, ifname, c, ar); err != nil {
 		return ar, err
 	}
 	s.dns.add(c.DNS, c.Search)
@@ -103,83 +98,33 @@ func (s *state) configureInterface(ctx context.Context, ifname string, b netplan
 }
 
 // staticConfig reads the static keys of a bond: addresses, gateway4, routes,
-// nameservers.
-func staticConfig(b netplan.Bond) (ifConfig, error) {
-	c := ifConfig{Protocol: unix.RTPROT_STATIC}
+// nameservers. Validation has checked and normalized every value.
+func staticConfig(b netplan.Bond) ifConfig {
+	c := ifConfig{Protocol: kernel.ProtoStatic}
 	for _, a := range b.Addresses {
-		p, err := netip.ParsePrefix(a)
-		if err != nil {
-			return c, fmt.Errorf("addresses: %q: %w", a, err)
+		if p, err := netip.ParsePrefix(a); err == nil {
+			c.Addrs = append(c.Addrs, p)
 		}
-		c.Addrs = append(c.Addrs, p)
 	}
-	if b.Gateway4 != "" {
-		gw, err := netip.ParseAddr(b.Gateway4)
-		if err != nil || !gw.Is4() {
-			return c, fmt.Errorf("gateway4: %q is not an IPv4 address", b.Gateway4)
-		}
+	if gw, err := netip.ParseAddr(b.Gateway4); err == nil {
 		c.Routes = append(c.Routes, routeSpec{Dst: netip.PrefixFrom(netip.IPv4Unspecified(), 0), Gw: gw})
 	}
-	for i, r := range b.Routes {
-		rs, err := staticRoute(r)
-		if err != nil {
-			return c, fmt.Errorf("routes[%d]: %w", i, err)
+	for _, r := range b.Routes {
+		rs := routeSpec{Dst: r.Destination(), Gw: r.Gateway(), OnLink: r.OnLink, Table: r.Table}
+		if r.Metric != nil {
+			rs.Metric = *r.Metric
 		}
 		c.Routes = append(c.Routes, rs)
 	}
 	if ns := b.Nameservers; ns != nil {
 		for _, a := range ns.Addresses {
-			ip, err := netip.ParseAddr(a)
-			if err != nil {
-				return c, fmt.Errorf("nameservers.addresses: %q: %w", a, err)
+			if ip, err := netip.ParseAddr(a); err == nil {
+				c.DNS = append(c.DNS, ip)
 			}
-			c.DNS = append(c.DNS, ip)
 		}
-		for _, d := range ns.Search {
-			if !validDomain(d) {
-				return c, fmt.Errorf("nameservers.search: %q is not a domain name", d)
-			}
-			c.Search = append(c.Search, d)
-		}
+		c.Search = append(c.Search, ns.Search...)
 	}
-	return c, nil
-}
-
-func staticRoute(r netplan.Route) (routeSpec, error) {
-	var rs routeSpec
-	var gw netip.Addr
-	if r.Via != "" {
-		var err error
-		if gw, err = netip.ParseAddr(r.Via); err != nil {
-			return rs, fmt.Errorf("via: %q: %w", r.Via, err)
-		}
-	}
-	switch {
-	case r.To == "default" && gw.Is6():
-		rs.Dst = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
-	case r.To == "default" || r.To == "0.0.0.0/0":
-		rs.Dst = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
-	default:
-		p, err := netip.ParsePrefix(r.To)
-		if err != nil {
-			a, aerr := netip.ParseAddr(r.To)
-			if aerr != nil {
-				return rs, fmt.Errorf("to: %q: %w", r.To, err)
-			}
-			p = netip.PrefixFrom(a, a.BitLen())
-		}
-		rs.Dst = p.Masked()
-	}
-	if gw.IsValid() && gw.Is4() != rs.Dst.Addr().Is4() {
-		return rs, fmt.Errorf("via %s and to %s are of different families", gw, rs.Dst)
-	}
-	rs.Gw = gw
-	if r.Metric != nil {
-		rs.Metric = *r.Metric
-	}
-	rs.OnLink = r.OnLink
-	rs.Table = r.Table
-	return rs, nil
+	return c
 }
 
 // mergeConfig adds the static keys to a lease's configuration.
@@ -194,57 +139,58 @@ func mergeConfig(lease, static ifConfig) ifConfig {
 
 // applyConfig puts c on the interface: MTU, then addresses, then routes
 // (which need the addresses' subnets). Replace operations make a second run
-// idempotent; only what was not there already counts as a change and gets an
-// undo.
-func (s *state) applyConfig(ifname string, c ifConfig, ar *AddressReport) error {
-	l, err := s.k.link(ifname)
+// idempotent; only what was not there already counts as a change.
+func (s *state) applyConfig(ctx context.Context, ifname string, c ifConfig, ar *AddressReport) error {
+	l, err := s.k.Link(ctx, ifname)
 	if err != nil {
 		return err
 	}
-	if c.MTU > 0 && l.Attrs().MTU != c.MTU {
-		old := l.Attrs().MTU
-		if err := s.op(fmt.Sprintf("setting MTU of %s to %d", ifname, c.MTU), func() error {
-			return s.k.h.LinkSetMTU(l, c.MTU)
-		}); err != nil {
+	if c.MTU > 0 && l.MTU != c.MTU {
+		err := s.change(fmt.Sprintf("setting MTU of %s to %d", ifname, c.MTU), fmt.Sprintf("restore MTU %d of %s", l.MTU, ifname), "",
+			func() (kernel.Undo, error) { return s.k.SetMTU(ctx, ifname, c.MTU) })
+		switch {
+		case err == nil:
+			ar.Changes = append(ar.Changes, fmt.Sprintf("mtu %d → %d", l.MTU, c.MTU))
+			ar.MTU = c.MTU
+		case c.Protocol == kernel.ProtoDHCP:
+			// A server's MTU the links cannot carry is not worth the
+			// network: keep the MTU there is.
+			s.warn("the DHCP server's MTU was refused; keeping the current one", "interface", ifname,
+				"mtu", c.MTU, "current", l.MTU, "error", err)
+		default:
 			return err
 		}
-		s.pushUndo(fmt.Sprintf("restore MTU %d of %s", old, ifname), func() error { return s.k.h.LinkSetMTU(l, old) })
-		ar.Changes = append(ar.Changes, fmt.Sprintf("mtu %d → %d", old, c.MTU))
-	}
-	if c.MTU > 0 {
+	} else if c.MTU > 0 {
 		ar.MTU = c.MTU
 	}
 
-	have, err := s.k.prefixes(l)
+	have, err := s.k.Addrs(ctx)
 	if err != nil {
 		return err
 	}
 	for _, p := range c.Addrs {
-		addr := &netlink.Addr{IPNet: prefixIPNet(p)}
-		if c.Lifetime > 0 {
-			secs := int(c.Lifetime / time.Second)
-			addr.ValidLft, addr.PreferedLft = secs, secs
-		}
-		present := slices.Contains(have, p)
+		a := kernel.Addr{Link: ifname, Prefix: p, Valid: c.Lifetime, Preferred: c.Lifetime}
+		present := slices.ContainsFunc(have, func(h kernel.Addr) bool { return h.Link == ifname && h.Prefix == p })
 		verb := "adding"
 		if present {
 			verb = "refreshing"
 		}
-		if err := s.op(fmt.Sprintf("%s address %s on %s", verb, p, ifname), func() error {
-			return s.k.h.AddrReplace(l, addr)
-		}); err != nil {
+		if err := s.change(fmt.Sprintf("%s address %s on %s", verb, p, ifname), fmt.Sprintf("remove address %s from %s", p, ifname), "",
+			func() (kernel.Undo, error) { return s.k.AddAddr(ctx, a) }); err != nil {
 			return fmt.Errorf("address %s: %w", p, err)
 		}
 		ar.Addresses = append(ar.Addresses, p.String())
 		if !present {
-			del := &netlink.Addr{IPNet: prefixIPNet(p)}
-			s.pushUndo(fmt.Sprintf("remove address %s from %s", p, ifname), func() error { return s.k.h.AddrDel(l, del) })
 			ar.Changes = append(ar.Changes, "address "+p.String())
 		}
 	}
 
+	routes, err := s.k.Routes(ctx)
+	if err != nil {
+		return err
+	}
 	for _, r := range c.Routes {
-		changed, err := s.ensureRoute(l, r, c)
+		changed, err := s.ensureRoute(ctx, ifname, r, c, routes)
 		if err != nil {
 			return fmt.Errorf("route %s: %w", r, err)
 		}
@@ -259,77 +205,35 @@ func (s *state) applyConfig(ifname string, c ifConfig, ar *AddressReport) error 
 // ensureRoute installs one route unless the same route is there. A route it
 // replaces (same table, destination and metric, another gateway or link) is
 // put back by the undo.
-func (s *state) ensureRoute(l netlink.Link, r routeSpec, c ifConfig) (bool, error) {
-	table := r.Table
-	if table == 0 {
-		table = unix.RT_TABLE_MAIN
-	}
-	family := netlink.FAMILY_V4
-	if r.Dst.Addr().Is6() {
-		family = netlink.FAMILY_V6
-	}
-	nr := &netlink.Route{
-		LinkIndex: l.Attrs().Index,
-		Dst:       &net.IPNet{IP: net.IP(r.Dst.Addr().AsSlice()), Mask: net.CIDRMask(r.Dst.Bits(), r.Dst.Addr().BitLen())},
-		Priority:  r.Metric,
-		Table:     table,
-		Protocol:  c.Protocol,
-		Family:    family,
+func (s *state) ensureRoute(ctx context.Context, ifname string, r routeSpec, c ifConfig, have []kernel.Route) (bool, error) {
+	kr := kernel.Route{Link: ifname, Dst: r.Dst, Gw: r.Gw, Table: r.Table, Metric: r.Metric, Protocol: c.Protocol}
+	if kr.Table == 0 {
+		kr.Table = kernel.TableMain
 	}
 	if r.Gw.IsValid() {
-		nr.Gw = net.IP(r.Gw.AsSlice())
-		if r.OnLink || !inAnyPrefix(r.Gw, c.Addrs) {
-			// A gateway outside every subnet of the link (some DHCP servers
-			// hand one out) is reachable only if declared on the link.
-			nr.Flags = int(netlink.FLAG_ONLINK)
-		}
+		// A gateway outside every subnet of the link (some DHCP servers
+		// hand one out) is reachable only if declared on the link.
+		kr.OnLink = r.OnLink || !inAnyPrefix(r.Gw, c.Addrs)
 	} else {
-		nr.Scope = netlink.SCOPE_LINK
+		kr.Scope = kernel.ScopeLink
 	}
-
-	existing, err := s.k.routes(family, table)
-	if err != nil {
-		return false, err
-	}
-	var replaced *netlink.Route
-	for i := range existing {
-		e := existing[i]
-		ep, ok := ipNetPrefix(e.Dst)
-		if !ok || ep != r.Dst || e.Priority != r.Metric || e.Tos != 0 {
-			continue
-		}
-		if e.LinkIndex == nr.LinkIndex && sameIP(e.Gw, nr.Gw) {
-			s.note("route already present", "route", r.String(), "dev", l.Attrs().Name)
+	for _, e := range have {
+		if e.Key() == kr.Key() && e.Link == ifname && e.Gw == kr.Gw {
+			s.note("route already present", "route", r.String(), "dev", ifname)
 			return false, nil
 		}
-		replaced = &e
-		break
 	}
-	desc := fmt.Sprintf("adding route %s dev %s", r, l.Attrs().Name)
-	if replaced != nil {
-		desc = fmt.Sprintf("replacing route %s (was via %v dev index %d) with %s dev %s", r.Dst, replaced.Gw,
-			replaced.LinkIndex, r, l.Attrs().Name)
+	desc := fmt.Sprintf("adding route %s dev %s", r, ifname)
+	for _, e := range have {
+		if e.Key() == kr.Key() {
+			desc = fmt.Sprintf("replacing route %s (was via %v dev %s) with %s dev %s", r.Dst, e.Gw, e.Link, r, ifname)
+		}
 	}
-	if err := s.op(desc, func() error { return s.k.h.RouteReplace(nr) }); err != nil {
+	if err := s.change(desc, fmt.Sprintf("remove route %s dev %s", r, ifname), "",
+		func() (kernel.Undo, error) { return s.k.AddRoute(ctx, kr) }); err != nil {
 		return false, err
 	}
-	s.pushUndo(fmt.Sprintf("remove route %s dev %s", r, l.Attrs().Name), func() error {
-		if err := s.k.h.RouteDel(nr); err != nil {
-			return err
-		}
-		if replaced != nil {
-			return s.k.h.RouteAdd(replaced)
-		}
-		return nil
-	})
 	return true, nil
-}
-
-func sameIP(a, b net.IP) bool {
-	if len(a) == 0 || len(b) == 0 {
-		return len(a) == 0 && len(b) == 0
-	}
-	return a.Equal(b)
 }
 
 func inAnyPrefix(a netip.Addr, ps []netip.Prefix) bool {
@@ -340,6 +244,8 @@ func inAnyPrefix(a netip.Addr, ps []netip.Prefix) bool {
 	}
 	return false
 }
+
+func isNotFound(err error) bool { return errors.Is(err, kernel.ErrNotFound) }
 
 // validDomain accepts a DNS name fit for resolv.conf and a unit file: letters,
 // digits, '-', '_' and dots, at most 253 characters. Values from DHCP go

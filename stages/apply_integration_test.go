@@ -62,13 +62,14 @@ func runApply(t *testing.T, l *lab, cfg *netplan.Config) (*Report, Options, *byt
 	dir := t.TempDir()
 	out := &bytes.Buffer{}
 	opts := Options{
-		Root:       filepath.Join(dir, "root"),
-		ReportPath: filepath.Join(dir, "run", "report.json"),
-		ResolvConf: filepath.Join(dir, "resolv.conf"),
-		Logger:     testLogger(t),
-		Out:        out,
-		Handle:     l.h,
-		Inventory:  l.vethInventory("nic0", "nic1", "nic2"),
+		Root:        filepath.Join(dir, "root"),
+		RuntimeRoot: filepath.Join(dir, "runtime"),
+		ReportPath:  filepath.Join(dir, "run", "report.json"),
+		ResolvConf:  filepath.Join(dir, "resolv.conf"),
+		Logger:      testLogger(t),
+		Out:         out,
+		Kernel:      l.k,
+		Inventory:   l.vethInventory("nic0", "nic1", "nic2"),
 	}
 	var rep *Report
 	var err error
@@ -140,8 +141,8 @@ func TestApplyWithoutBondingDriver(t *testing.T) {
 }
 
 // With on-failure: fallback-dhcp the same failure ends with an address by
-// DHCP on the first member with link, its units written, and a degraded
-// report rather than an error.
+// DHCP on the first member with link, its unit written for this boot (under
+// /run: the next boot tries the bond again), and a degraded run.
 func TestApplyFallbackDHCP(t *testing.T) {
 	l, before := applyLab(t)
 	l.serverAddr("peer0", "198.51.100.1/24")
@@ -150,8 +151,8 @@ func TestApplyFallbackDHCP(t *testing.T) {
 		"--dhcp-option=option:dns-server,198.51.100.53")
 	cfg := loadConfig(t, applyYAML+"  on-failure: fallback-dhcp\n")
 	rep, opts, out, err := runApply(t, l, cfg)
-	if err != nil {
-		t.Fatalf("err = %v, want nil (degraded)", err)
+	if !errors.Is(err, ErrDegraded) {
+		t.Fatalf("err = %v, want a degraded run", err)
 	}
 	if rep.Outcome != OutcomeDegraded || !rep.FallbackUsed || rep.Fallback == nil || rep.Fallback.NIC != "nic0" {
 		t.Fatalf("report outcome %q fallback %+v", rep.Outcome, rep.Fallback)
@@ -174,13 +175,19 @@ func TestApplyFallbackDHCP(t *testing.T) {
 			t.Errorf("%s: after %s, before %s", n, after, before[n])
 		}
 	}
-	if rep.Units == nil || len(rep.Units.Written) == 0 {
-		t.Fatalf("no fallback units written: %+v", rep.Units)
+	if len(rep.Fallback.Units) != 1 || !strings.HasPrefix(rep.Fallback.Units[0], "run/systemd/network/05-bondstrap-fallback-") {
+		t.Fatalf("fallback units %v, want one under run/systemd/network", rep.Fallback.Units)
 	}
-	for _, p := range rep.Units.Written {
-		if _, err := os.Stat(filepath.Join(opts.Root, p)); err != nil {
+	for _, p := range rep.Fallback.Units {
+		if _, err := os.Stat(filepath.Join(opts.RuntimeRoot, p)); err != nil {
 			t.Error(err)
 		}
+	}
+	if rep.Units != nil || rep.Networkd != "enabled" {
+		t.Errorf("persisted units %+v, networkd %q: want none persisted, networkd enabled for this boot", rep.Units, rep.Networkd)
+	}
+	if _, err := os.Stat(filepath.Join(opts.RuntimeRoot, "run/systemd/system/multi-user.target.wants/systemd-networkd.service")); err != nil {
+		t.Errorf("systemd-networkd not enabled for this boot: %v", err)
 	}
 	if !strings.Contains(out.String(), "DEGRADED") {
 		t.Errorf("summary does not say DEGRADED:\n%s", out)
@@ -196,8 +203,8 @@ func TestApplyFallbackTriesNextNIC(t *testing.T) {
 	d := l.startDNSMasq("peer1", "--dhcp-option=option:router,198.51.100.1")
 	cfg := loadConfig(t, applyYAML+"  on-failure: fallback-dhcp\n")
 	rep, _, _, err := runApply(t, l, cfg)
-	if err != nil {
-		t.Fatalf("err = %v, want nil (degraded)", err)
+	if !errors.Is(err, ErrDegraded) {
+		t.Fatalf("err = %v, want a degraded run", err)
 	}
 	if rep.Fallback == nil || rep.Fallback.NIC != "nic1" || strings.Join(rep.Fallback.Tried, ",") != "nic0,nic1" {
 		t.Fatalf("fallback %+v, want tried nic0,nic1 and a lease on nic1", rep.Fallback)

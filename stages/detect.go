@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/bondstrap/bondstrap/detect/inventory"
-
+	"github.com/bondstrap/bondstrap/detect/kernel"
 	"github.com/bondstrap/bondstrap/netplan"
 )
 
@@ -25,13 +26,13 @@ func detectStage(ctx context.Context, s *state) error {
 	if err != nil {
 		return fmt.Errorf("probe NICs: %w", err)
 	}
+	s.inv = first
 	cands := candidates(s.cfg, first)
 	s.rep.Candidates = cands
 	if len(cands) == 0 {
 		s.note("no NIC can match any bond's rules; probing as found")
 	}
 
-	timeout := s.cfg.LinkTimeout()
 	up, err := s.bringUpAndWait(ctx, cands, "to read its link")
 	if err != nil {
 		return err
@@ -41,7 +42,7 @@ func detectStage(ctx context.Context, s *state) error {
 		if up[name] {
 			s.note("link up", "nic", name)
 		} else {
-			s.note("no link within link-timeout", "nic", name, "timeout", timeout)
+			s.note("no link within link-timeout", "nic", name, "timeout", s.cfg.LinkTimeout())
 			s.rep.NoLink = append(s.rep.NoLink, name)
 		}
 	}
@@ -67,71 +68,74 @@ func detectStage(ctx context.Context, s *state) error {
 
 // bringUpAndWait brings each NIC of names up that is down (remembering how it
 // was found, for teardown) and waits for their links on netlink events, one
-// link-timeout deadline for all. It reports which got link.
+// link-timeout deadline for all, within the run's. It reports which got link.
 func (s *state) bringUpAndWait(ctx context.Context, names []string, why string) (map[string]bool, error) {
+	if len(names) == 0 {
+		return map[string]bool{}, nil
+	}
+	if err := s.remember(ctx, names...); err != nil {
+		return nil, err
+	}
 	for _, name := range names {
-		snap, err := s.remember(name)
+		l, err := s.k.Link(ctx, name)
 		if err != nil {
 			return nil, err
 		}
-		if snap.Up {
+		if l.Up {
 			s.note("NIC already up", "nic", name)
 			continue
 		}
-		if err := s.op("bringing "+name+" up "+why, func() error {
-			l, err := s.k.link(name)
-			if err != nil {
-				return err
-			}
-			return s.k.h.LinkSetUp(l)
+		if err := s.change("bringing "+name+" up "+why, "set "+name+" down", name, func() (kernel.Undo, error) {
+			return s.k.SetUp(ctx, name, true)
 		}); err != nil {
 			return nil, fmt.Errorf("bring %s up: %w", name, err)
 		}
 	}
-	timeout := s.cfg.LinkTimeout()
+	deadline := s.until(s.cfg.LinkTimeout())
 	var up map[string]bool
-	err := s.op(fmt.Sprintf("waiting up to %s for link on %s", timeout, strings.Join(names, ", ")), func() error {
+	err := s.op(fmt.Sprintf("waiting up to %s for link on %s", time.Until(deadline).Round(100*time.Millisecond),
+		strings.Join(names, ", ")), func() error {
 		var err error
-		up, err = s.k.waitCarrier(ctx, names, s.now().Add(timeout))
+		up, err = s.k.WaitCarrier(ctx, names, deadline)
 		return err
 	})
 	return up, err
 }
 
-// candidates returns, sorted by name, the NICs of inv that some bond of cfg
-// could select once their links are up.
+// candidates lists the NICs that could be members of some bond once their
+// links are up: those matched by a bond's ethernets entry when speed and
+// carrier are not asked. They are brought up before selection.
 func candidates(cfg *netplan.Config, inv inventory.Inventory) []string {
 	var out []string
 	for _, nic := range inv.Interfaces {
-		if couldMatch(cfg, nic) {
-			out = append(out, nic.Name)
+		for _, name := range cfg.BondNames() {
+			if slices.ContainsFunc(cfg.Network.Bonds[name].Interfaces, func(id string) bool {
+				return matchesIgnoringLink(cfg, id, nic)
+			}) {
+				out = append(out, nic.Name)
+				break
+			}
 		}
 	}
 	slices.Sort(out)
-	return slices.Compact(out)
+	return out
 }
 
-// couldMatch reports whether any bond's ethernets entry matches nic on the
-// keys that do not depend on link: speed and carrier are dropped.
-func couldMatch(cfg *netplan.Config, nic inventory.NIC) bool {
-	for _, bondName := range cfg.BondNames() {
-		for _, id := range cfg.Network.Bonds[bondName].Interfaces {
-			eth, ok := cfg.Network.Ethernets[id]
-			if !ok {
-				continue
-			}
-			if eth.Match == nil {
-				if nic.Name == id {
-					return true
-				}
-				continue
-			}
-			m := *eth.Match
-			m.MinSpeed, m.MaxSpeed, m.Carrier = nil, nil, nil
-			if ok, _ := m.Explain(nic); ok {
-				return true
-			}
-		}
+// matchesIgnoringLink reports whether the ethernets entry id would match nic
+// if its speed and carrier were whatever the rule asks.
+func matchesIgnoringLink(cfg *netplan.Config, id string, nic inventory.NIC) bool {
+	eth, ok := cfg.Network.Ethernets[id]
+	if !ok {
+		return false
 	}
-	return false
+	if eth.Match == nil {
+		return nic.Name == id
+	}
+	m := *eth.Match
+	m.MinSpeed, m.MaxSpeed, m.Carrier = nil, nil, nil
+	if m.Name == "" && m.MACAddress == "" && len(m.Driver) == 0 && len(m.PCIID) == 0 {
+		return true
+	}
+	ok, _ = m.Explain(nic)
+	return ok
 }

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/bondstrap/bondstrap/detect/inventory"
+	"github.com/bondstrap/bondstrap/detect/kernel"
+	"golang.org/x/sys/unix"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -40,6 +42,7 @@ type lab struct {
 	server netns.NsHandle
 	h      *netlink.Handle // in client
 	sh     *netlink.Handle // in server
+	k      *kernel.Netlink // in client: what the stages run against
 }
 
 // newLab makes the two namespaces. The test goroutine stays in its own
@@ -61,6 +64,12 @@ func newLab(t *testing.T) *lab {
 		t.Fatal(err)
 	}
 	t.Cleanup(l.sh.Close)
+	in(t, l.client, func() {
+		if l.k, err = kernel.Open(nil); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Cleanup(l.k.Close)
 	for _, h := range []*netlink.Handle{l.h, l.sh} {
 		lo, err := h.LinkByName("lo")
 		if err != nil {
@@ -249,8 +258,8 @@ func (d *dnsmasq) lease(t *testing.T, ip string) []string {
 // testState is a state for calling one stage's functions directly.
 func (l *lab) testState(cfg *netplan.Config, opts Options) *state {
 	l.t.Helper()
-	if opts.Handle == nil {
-		opts.Handle = l.h
+	if opts.Kernel == nil {
+		opts.Kernel = l.k
 	}
 	if opts.Logger == nil {
 		opts.Logger = testLogger(l.t)
@@ -293,12 +302,12 @@ func (l *lab) vethInventory(names ...string) func(context.Context) (inventory.In
 			}
 			a := link.Attrs()
 			speed := 0
-			if hasCarrier(a) {
+			if a.RawFlags&unix.IFF_LOWER_UP != 0 {
 				speed = 10000
 			}
 			inv.Interfaces = append(inv.Interfaces, inventory.NIC{
 				Name: n, MAC: a.HardwareAddr.String(), PermanentMAC: a.HardwareAddr.String(),
-				Driver: "veth", SpeedMbps: speed, Duplex: "full", Carrier: hasCarrier(a), MTU: a.MTU,
+				Driver: "veth", SpeedMbps: speed, Duplex: "full", Carrier: a.RawFlags&unix.IFF_LOWER_UP != 0, MTU: a.MTU,
 				Ifindex: a.Index, AdminUp: a.Flags&net.FlagUp != 0,
 			})
 		}

@@ -3,6 +3,7 @@ package stages
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -17,7 +18,7 @@ import (
 const (
 	OutcomeOK       = "ok"
 	OutcomeFailed   = "failed"
-	OutcomeDegraded = "degraded" // the run failed, the fallback got an address
+	OutcomeDegraded = "degraded" // the fallback got an address, or the bonds work but were not persisted
 	OutcomeSkipped  = "skipped"
 )
 
@@ -49,6 +50,14 @@ type Report struct {
 	Bonds []*BondReport `json:"bonds,omitempty"`
 	DNS   *DNSReport    `json:"dns,omitempty"`
 	Units *UnitsReport  `json:"units,omitempty"`
+	// PersistError says why the units could not be written under the root
+	// (they were written to /run for this boot instead).
+	PersistError string `json:"persist_error,omitempty"`
+	// Networkd is what keeps the network after bondstrap: "enabled",
+	// "already-enabled", "not-installed" or "masked" (units.NetworkdState).
+	Networkd string `json:"networkd,omitempty"`
+	// Warnings are problems that did not stop the run.
+	Warnings []string `json:"warnings,omitempty"`
 
 	FallbackUsed bool            `json:"fallback_used"`
 	Fallback     *FallbackReport `json:"fallback,omitempty"`
@@ -148,7 +157,9 @@ type FallbackReport struct {
 	Tried   []string       `json:"tried,omitempty"`
 	NIC     string         `json:"nic,omitempty"`
 	Address *AddressReport `json:"address,omitempty"`
-	Error   string         `json:"error,omitempty"`
+	// Units are the fallback's units, written under /run for this boot.
+	Units []string `json:"units,omitempty"`
+	Error string   `json:"error,omitempty"`
 }
 
 func newReport(cfg *netplan.Config, opts Options, now time.Time) *Report {
@@ -167,24 +178,24 @@ func (r *Report) stage(name string, d time.Duration, outcome string, err error) 
 func (s *state) finish(failure *StageError, result error) {
 	r := s.rep
 	switch {
-	case failure == nil:
-		r.Outcome = OutcomeOK
 	case result == nil:
+		r.Outcome = OutcomeOK
+	case errors.Is(result, ErrDegraded):
 		r.Outcome = OutcomeDegraded
-		r.FallbackUsed = true
+		r.FallbackUsed = failure != nil
 	default:
 		r.Outcome = OutcomeFailed
 	}
 	r.Changed = false
-	if failure == nil {
+	if failure == nil && result == nil {
 		for _, b := range r.Bonds {
 			if b.Action != BondUnchanged || len(b.Changes) > 0 || (b.Address != nil && len(b.Address.Changes) > 0) {
 				r.Changed = true
 			}
 		}
 	} else {
-		// A failed run undid its changes; a degraded one made the fallback's.
-		r.Changed = r.FallbackUsed
+		// A failed run undid its changes; a degraded one kept some.
+		r.Changed = r.Outcome == OutcomeDegraded
 	}
 	if r.DNS != nil && r.DNS.Written {
 		r.Changed = true
@@ -223,8 +234,10 @@ func writeSummary(w io.Writer, r *Report) {
 		verdict = "ok, no changes"
 	case r.Outcome == OutcomeOK:
 		verdict = "ok, changed"
+	case r.Outcome == OutcomeDegraded && r.FallbackUsed:
+		verdict = "DEGRADED (fallback DHCP, this boot only)"
 	case r.Outcome == OutcomeDegraded:
-		verdict = "DEGRADED (fallback DHCP)"
+		verdict = "DEGRADED (network up, units not persisted)"
 	case r.Outcome == OutcomeFailed:
 		verdict = "FAILED"
 	}
@@ -272,6 +285,15 @@ func writeSummary(w io.Writer, r *Report) {
 	if u := r.Units; u != nil {
 		fmt.Fprintf(&b, "  units    under %s: %d written, %d unchanged, %d removed\n", u.Root, len(u.Written),
 			len(u.Unchanged), len(u.Removed))
+	}
+	if r.PersistError != "" {
+		fmt.Fprintf(&b, "  not persisted: %s\n", r.PersistError)
+	}
+	if r.Networkd != "" {
+		fmt.Fprintf(&b, "  systemd-networkd: %s\n", r.Networkd)
+	}
+	for _, w := range r.Warnings {
+		fmt.Fprintf(&b, "  warning: %s\n", w)
 	}
 	if len(r.Teardown) > 0 {
 		fmt.Fprintf(&b, "  undone:  %s\n", strings.Join(r.Teardown, "; "))

@@ -2,6 +2,7 @@ package stages
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -10,6 +11,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/bondstrap/bondstrap/detect/kernel"
 )
 
 // resolvedDir is where systemd-resolved keeps the files /etc/resolv.conf
@@ -84,16 +87,20 @@ func (s *state) writeDNS() error {
 		s.note("resolver file already as wanted", "path", target)
 		return nil
 	}
-	if err := s.op("writing DNS to "+target, func() error { return writeFileAtomic(target, want, 0o644) }); err != nil {
+	if err := s.change("writing DNS to "+target, "restore "+target, "", func() (kernel.Undo, error) {
+		if err := writeFileAtomic(target, want, 0o644); err != nil {
+			return nil, err
+		}
+		return func(context.Context) error {
+			if !existed {
+				return os.Remove(target)
+			}
+			return writeFileAtomic(target, old, 0o644)
+		}, nil
+	}); err != nil {
 		return err
 	}
 	dr.Written = true
-	s.pushUndo("restore "+target, func() error {
-		if !existed {
-			return os.Remove(target)
-		}
-		return writeFileAtomic(target, old, 0o644)
-	})
 	return nil
 }
 

@@ -11,7 +11,7 @@ import (
 // selectStage picks each bond's members from the inventory with the config's
 // rules, logs every decision, and puts the NICs that no bond took back as
 // detect found them.
-func selectStage(_ context.Context, s *state) error {
+func selectStage(ctx context.Context, s *state) error {
 	plan, err := netplan.Select(s.cfg, s.inv)
 	if err != nil {
 		return err
@@ -35,15 +35,13 @@ func selectStage(_ context.Context, s *state) error {
 	}
 
 	// A NIC brought up only to read its link goes back the way it was.
-	for _, name := range append([]string(nil), s.nicOrder...) {
+	for _, name := range s.rep.Candidates {
 		if taken[name] {
 			continue
 		}
-		snap := s.nics[name]
-		if err := s.restoreNIC(snap); err != nil {
-			return fmt.Errorf("restore unused NIC: %w", err)
+		if err := s.undoNIC(ctx, name); err != nil {
+			return fmt.Errorf("put back unused NIC %s: %w", name, err)
 		}
-		s.forget(name)
 	}
 	return nil
 }

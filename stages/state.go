@@ -6,30 +6,35 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/netip"
+	"slices"
+	"strings"
 	"time"
 
-	"github.com/bondstrap/bondstrap/detect/inventory"
-
-	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
-
 	"github.com/bondstrap/bondstrap/detect"
+	"github.com/bondstrap/bondstrap/detect/inventory"
+	"github.com/bondstrap/bondstrap/detect/kernel"
 	"github.com/bondstrap/bondstrap/netplan"
+	"github.com/bondstrap/bondstrap/units"
 )
 
 // state is what the stages share: the inputs, what detect and select found,
-// the undo journal, and the report being filled in.
+// the undo journal, the snapshot of every link touched, and the report being
+// filled in.
 type state struct {
 	cfg  *netplan.Config
 	opts Options
-	k    kernel
-	// ownHandle is set when Apply opened the handle and must close it.
-	ownHandle bool
+	k    kernel.Kernel
+	// closeKernel is set when Apply opened the kernel and must close it.
+	closeKernel func()
 
 	base *slog.Logger // the run's logger
 	log  *slog.Logger // base with the current stage
 	opN  int          // last operation number
+
+	// start is when the run began; deadline when it must be over
+	// (bondstrap.deadline), fallback included. mainDeadline is when the
+	// pipeline must be over, leaving the fallback its share.
+	start, deadline, mainDeadline time.Time
 
 	// detect
 	inv     inventory.Inventory
@@ -39,25 +44,32 @@ type state struct {
 	// address: DNS gathered over all bonds, written once
 	dns dnsConfig
 
-	// undo is the journal of changes made, undone last first.
-	undo []undoStep
-	// nics holds the state each touched NIC was found in, in the order first
-	// touched; teardown restores them after the undo journal.
-	nics     map[string]*nicSnapshot
-	nicOrder []string
+	// journal is the changes made, undone last first.
+	journal []undoStep
+	// snap holds every link as found before this run first touched it;
+	// teardown restores them after the journal is undone.
+	snap *kernel.Snapshot
 
 	rep *Report
 }
 
-// undoStep reverts one change.
+// undoStep reverts one change. nic names the NIC a change concerned, for the
+// steps select undoes early (the NICs no bond took).
 type undoStep struct {
 	desc string
-	fn   func() error
+	nic  string
+	fn   kernel.Undo
 }
 
 func newState(cfg *netplan.Config, opts Options) (*state, error) {
 	if opts.Root == "" {
 		opts.Root = DefaultRoot
+	}
+	if opts.RuntimeRoot == "" {
+		opts.RuntimeRoot = DefaultRoot
+	}
+	if opts.Layout == (units.Layout{}) {
+		opts.Layout = units.Persistent
 	}
 	if opts.ReportPath == "" {
 		opts.ReportPath = DefaultReportPath
@@ -75,9 +87,13 @@ func newState(cfg *netplan.Config, opts Options) (*state, error) {
 		opts.Now = time.Now
 	}
 	if opts.Inventory == nil {
+		log := opts.Logger
 		opts.Inventory = func(ctx context.Context) (inventory.Inventory, error) {
-			return detect.Probe(ctx, detect.Options{})
+			return detect.Probe(ctx, detect.Options{Logger: log})
 		}
+	}
+	if opts.DHCP == nil {
+		opts.DHCP = nclientDHCP{}
 	}
 	s := &state{
 		cfg:     cfg,
@@ -85,31 +101,46 @@ func newState(cfg *netplan.Config, opts Options) (*state, error) {
 		base:    opts.Logger,
 		log:     opts.Logger,
 		carrier: map[string]bool{},
-		nics:    map[string]*nicSnapshot{},
+		k:       opts.Kernel,
 	}
-	if opts.Handle != nil {
-		s.k = kernel{h: opts.Handle}
-	} else {
-		// Route only: a bare NewHandle also opens XFRM and netfilter sockets,
-		// whose modules an initramfs does not load.
-		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	if s.k == nil {
+		k, err := kernel.Open(opts.Logger)
 		if err != nil {
-			return nil, fmt.Errorf("open rtnetlink: %w", err)
+			return nil, err
 		}
-		s.k = kernel{h: h}
-		s.ownHandle = true
+		s.k, s.closeKernel = k, k.Close
 	}
-	s.rep = newReport(cfg, opts, s.now())
+	s.start = s.now()
+	s.snap = &kernel.Snapshot{Taken: s.start}
+	s.deadline = s.start.Add(cfg.Deadline())
+	s.mainDeadline = s.deadline
+	if cfg.OnFailure() == netplan.OnFailureFallbackDHCP {
+		s.mainDeadline = s.deadline.Add(-fallbackReserve(cfg))
+	}
+	s.rep = newReport(cfg, opts, s.start)
 	return s, nil
 }
 
+// fallbackReserve is the part of the deadline kept for the fallback: a link
+// wait and a DHCP exchange, at most half of it.
+func fallbackReserve(cfg *netplan.Config) time.Duration {
+	return min(cfg.LinkTimeout()+cfg.DHCPTimeout(), cfg.Deadline()/2)
+}
+
 func (s *state) close() {
-	if s.ownHandle {
-		s.k.h.Close()
+	if s.closeKernel != nil {
+		s.closeKernel()
 	}
 }
 
 func (s *state) now() time.Time { return s.opts.Now() }
+
+// until returns the earlier of now+d and the pipeline's deadline, on the
+// real clock (what contexts and timers run on): the time left is measured on
+// the run's clock, which tests may replace.
+func (s *state) until(d time.Duration) time.Time {
+	return time.Now().Add(max(min(d, s.mainDeadline.Sub(s.now())), 0))
+}
 
 // op runs fn as the next numbered operation, logged Ignition-style:
 //
@@ -130,83 +161,95 @@ func (s *state) op(desc string, fn func() error) error {
 	return nil
 }
 
-// note logs one decision, the kind of line a person debugging a boot wants.
-func (s *state) note(msg string, args ...any) { s.log.Info(msg, args...) }
-
-// pushUndo records how to revert a change just made.
-func (s *state) pushUndo(desc string, fn func() error) {
-	s.undo = append(s.undo, undoStep{desc: desc, fn: fn})
-}
-
-// nicSnapshot is the state a NIC was found in before this run touched it.
-type nicSnapshot struct {
-	Name   string
-	Up     bool
-	MTU    int
-	Master string // name of the master link, "" for none
-	Addrs  []netip.Prefix
-}
-
-// remember snapshots the NIC name unless it already was, and returns the
-// snapshot.
-func (s *state) remember(name string) (*nicSnapshot, error) {
-	if snap, ok := s.nics[name]; ok {
-		return snap, nil
-	}
-	snap, err := s.k.snapshot(name)
-	if err != nil {
-		return nil, err
-	}
-	s.nics[name] = snap
-	s.nicOrder = append(s.nicOrder, name)
-	return snap, nil
-}
-
-// forget drops the snapshot of name after restoring it early (a NIC that
-// select left out).
-func (s *state) forget(name string) {
-	delete(s.nics, name)
-	for i, n := range s.nicOrder {
-		if n == name {
-			s.nicOrder = append(s.nicOrder[:i], s.nicOrder[i+1:]...)
-			break
+// change runs one kernel change as an operation and records its undo.
+func (s *state) change(desc, undoDesc, nic string, fn func() (kernel.Undo, error)) error {
+	return s.op(desc, func() error {
+		undo, err := fn()
+		if err != nil {
+			return err
 		}
-	}
-}
-
-// restoreNIC puts one NIC back as its snapshot found it: master, MTU, admin
-// state, in that order (a port must be down to be enslaved again, and
-// releasing a port can change its flags).
-func (s *state) restoreNIC(snap *nicSnapshot) error {
-	return s.op(fmt.Sprintf("restoring %s (up=%t mtu=%d master=%q)", snap.Name, snap.Up, snap.MTU, snap.Master), func() error {
-		return s.k.restore(snap)
+		s.journal = append(s.journal, undoStep{desc: undoDesc, nic: nic, fn: undo})
+		return nil
 	})
 }
 
-// teardownStage undoes this run: the journal last change first, then every
-// touched NIC back to its snapshot. It goes on past errors, so one stuck step
-// does not leave the rest undone, and reports them all.
-func teardownStage(_ context.Context, s *state) error {
+// note logs one decision, the kind of line a person debugging a boot wants.
+func (s *state) note(msg string, args ...any) { s.log.Info(msg, args...) }
+
+// warn logs a problem that does not stop the run and keeps it for the
+// report.
+func (s *state) warn(msg string, args ...any) {
+	s.log.Warn(msg, args...)
+	var b strings.Builder
+	b.WriteString(msg)
+	for i := 0; i+1 < len(args); i += 2 {
+		sep := " ("
+		if i > 0 {
+			sep = ", "
+		}
+		fmt.Fprintf(&b, "%s%v: %v", sep, args[i], args[i+1])
+	}
+	if len(args) > 1 {
+		b.WriteString(")")
+	}
+	s.rep.Warnings = append(s.rep.Warnings, b.String())
+}
+
+// remember snapshots links before this run changes them.
+func (s *state) remember(ctx context.Context, names ...string) error {
+	if err := s.snap.Add(ctx, s.k, names...); err != nil {
+		return fmt.Errorf("snapshot %v: %w", names, err)
+	}
+	return nil
+}
+
+// undoNIC undoes, now, the journal's steps for one NIC (a NIC select left
+// out), last first, and drops them from the journal.
+func (s *state) undoNIC(ctx context.Context, nic string) error {
 	var errs []error
-	for i := len(s.undo) - 1; i >= 0; i-- {
-		u := s.undo[i]
-		if err := s.op("undo: "+u.desc, u.fn); err != nil {
+	for i := len(s.journal) - 1; i >= 0; i-- {
+		u := s.journal[i]
+		if u.nic != nic {
+			continue
+		}
+		if err := s.op("undo: "+u.desc, func() error { return u.fn(ctx) }); err != nil {
+			errs = append(errs, err)
+		}
+		s.journal = slices.Delete(s.journal, i, i+1)
+	}
+	return errors.Join(errs...)
+}
+
+// teardownStage undoes this run: the journal, last change first, then every
+// link it touched back to its snapshot (what the kernel flushed on its own:
+// routes of a NIC that went down, IPv6 addresses, a bond's ports). It goes
+// on past errors, so one stuck step does not leave the rest undone, and
+// reports them all.
+func teardownStage(ctx context.Context, s *state) error {
+	var errs []error
+	for i := len(s.journal) - 1; i >= 0; i-- {
+		u := s.journal[i]
+		if err := s.op("undo: "+u.desc, func() error { return u.fn(ctx) }); err != nil {
 			errs = append(errs, fmt.Errorf("undo %s: %w", u.desc, err))
 			continue
 		}
 		s.rep.Teardown = append(s.rep.Teardown, u.desc)
 	}
-	s.undo = nil
-	for i := len(s.nicOrder) - 1; i >= 0; i-- {
-		snap := s.nics[s.nicOrder[i]]
-		if err := s.restoreNIC(snap); err != nil {
-			errs = append(errs, fmt.Errorf("restore %s: %w", snap.Name, err))
-			continue
+	s.journal = nil
+	if len(s.snap.Links) > 0 {
+		names := make([]string, len(s.snap.Links))
+		for i, l := range s.snap.Links {
+			names[i] = l.Name
 		}
-		s.rep.Teardown = append(s.rep.Teardown, "restored "+snap.Name)
+		if err := s.op(fmt.Sprintf("restoring %v as found (master, MTU, MAC, state, addresses, routes)", names), func() error {
+			return s.snap.Restore(ctx, s.k, s.now())
+		}); err != nil {
+			errs = append(errs, fmt.Errorf("restore: %w", err))
+		} else {
+			s.rep.Teardown = append(s.rep.Teardown, fmt.Sprintf("restored %v", names))
+		}
 	}
-	s.nics = map[string]*nicSnapshot{}
-	s.nicOrder = nil
+	s.snap = &kernel.Snapshot{Taken: s.now()}
 	if len(errs) > 0 {
 		err := errors.Join(errs...)
 		s.rep.TeardownErrors = append(s.rep.TeardownErrors, err.Error())

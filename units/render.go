@@ -4,8 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"strconv"
 	"strings"
+
+	"github.com/bondstrap/bondstrap/netplan/spec"
 
 	"github.com/bondstrap/bondstrap/detect/inventory"
 
@@ -21,12 +22,15 @@ const ownerLine = "Written by bondstrap; do not edit: its next run rewrites or r
 // plus bondstrap's identity rules:
 //
 //   - per bond, Prefix+"<bond>.netdev" creates the bond with the MAC address
-//     it had while provisioning (its first member's current MAC, unless the
-//     config sets macaddress) and every bond parameter of the config;
+//     it had while provisioning (its first member's permanent MAC, unless the
+//     config sets macaddress) and every bond parameter networkd can set
+//     (spec.Persist decides);
+//   - per bond whose parameters networkd cannot all set, a udev rule
+//     Prefix+"<bond>.rules" writes the rest to sysfs when the bond appears;
 //   - per bond, Prefix+"<bond>.network" addresses it: DHCPv4 with the MAC as
 //     client identifier, static addresses, gateway, routes and DNS;
-//   - per member, Prefix+"<bond>-<mac>.network" (mac without colons) enslaves
-//     the NIC, matched by its permanent MAC address.
+//   - per member, Prefix+"<bond>-<key>.network" enslaves the NIC, matched by
+//     MemberMatch: its permanent MAC, else its PCI path, else its MAC.
 //
 // Files come in plan order, each bond's .netdev, .network, then its members in
 // enslave order; the same input renders the same bytes. cfg supplies the
@@ -56,25 +60,25 @@ func Render(cfg *netplan.Config, plan *netplan.Plan) ([]File, error) {
 }
 
 // RenderFallback returns the single unit of the fallback network: DHCPv4 on
-// nic, matched by its permanent MAC address, with the MAC as DHCP client
-// identifier. The file is named Prefix+"fallback-<mac>.network".
+// nic, matched as a bond member would be (MemberMatch), with the MAC as DHCP
+// client identifier. The file is named FallbackPrefix+"fallback-<key>.network".
 func RenderFallback(nic inventory.NIC) ([]File, error) {
-	mac, err := canonicalMAC(nic.HardwareMAC())
+	m, err := MemberMatch(nic)
 	if err != nil {
 		return nil, fmt.Errorf("render fallback unit for %s: %w", nic.Name, err)
 	}
 	var b sectionBuilder
-	add(b.section("Match"), "PermanentMACAddress", mac)
+	add(b.section("Match"), m.Key, m.Value)
 	nw := b.section("Network")
 	add(nw, "DHCP", "ipv4")
 	add(nw, "LinkLocalAddressing", "ipv6")
 	addDHCPv4(&b)
-	header := []string{ownerLine, "Fallback: DHCPv4 on one NIC (" + nic.Name + " while provisioning)."}
+	header := []string{ownerLine, "Fallback: DHCPv4 on one NIC (" + nic.Name + " while provisioning), for this boot only."}
 	content, err := b.bytes(header)
 	if err != nil {
 		return nil, fmt.Errorf("render fallback unit for %s: %w", nic.Name, err)
 	}
-	return []File{{Name: Prefix + "fallback-" + macForFileName(mac) + ".network", Content: content}}, nil
+	return []File{{Name: FallbackPrefix + "fallback-" + m.FileKey + ".network", Content: content}}, nil
 }
 
 // renderBond renders the .netdev, the .network and the member units of one
@@ -103,7 +107,7 @@ func renderBond(cfg *netplan.Config, bp *netplan.BondPlan) ([]File, error) {
 		return nil, err
 	}
 
-	netdev, err := renderNetdev(bp, bond, mac)
+	netdev, writes, err := renderNetdev(bp, bond, mac)
 	if err != nil {
 		return nil, fmt.Errorf("%s.netdev: %w", bp.Name, err)
 	}
@@ -115,12 +119,19 @@ func renderBond(cfg *netplan.Config, bp *netplan.BondPlan) ([]File, error) {
 		{Name: Prefix + bp.Name + ".netdev", Content: netdev},
 		{Name: Prefix + bp.Name + ".network", Content: network},
 	}
-	for _, nic := range bp.MemberNICs {
-		f, err := renderMember(cfg, bp, bond, nic)
+	for i, nic := range bp.MemberNICs {
+		f, err := renderMember(cfg, bp, bond, i, nic)
 		if err != nil {
 			return nil, fmt.Errorf("member %s: %w", nic.Name, err)
 		}
 		files = append(files, f)
+	}
+	if len(writes) > 0 {
+		rule, err := renderUdevRule(bp.Name, writes)
+		if err != nil {
+			return nil, fmt.Errorf("%s.rules: %w", bp.Name, err)
+		}
+		files = append(files, File{Kind: Udev, Name: Prefix + bp.Name + ".rules", Content: rule})
 	}
 	return files, nil
 }
@@ -157,8 +168,10 @@ func bondMAC(bond netplan.Bond, bp *netplan.BondPlan) (string, error) {
 	return mac, nil
 }
 
-// renderNetdev renders the bond's .netdev: [NetDev] and [Bond].
-func renderNetdev(bp *netplan.BondPlan, bond netplan.Bond, mac string) ([]byte, error) {
+// renderNetdev renders the bond's .netdev: [NetDev] and [Bond], the [Bond]
+// keys as spec.Persist decides. Parameters networkd cannot express are
+// returned as udev rule writes.
+func renderNetdev(bp *netplan.BondPlan, bond netplan.Bond, mac string) ([]byte, []spec.SysfsWrite, error) {
 	var b sectionBuilder
 	nd := b.section("NetDev")
 	add(nd, "Name", bp.Name)
@@ -167,172 +180,65 @@ func renderNetdev(bp *netplan.BondPlan, bond netplan.Bond, mac string) ([]byte, 
 	if bond.MTU != 0 {
 		mtu, err := mtuBytes(bond.MTU)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		add(nd, "MTUBytes", mtu)
 	}
-	if err := addBondParameters(b.section("Bond"), bp, bond); err != nil {
+	mode, ok := spec.LookupMode(bp.Mode)
+	if !ok {
+		return nil, nil, fmt.Errorf("mode %q is not a bonding mode", bp.Mode)
+	}
+	bs := b.section("Bond")
+	add(bs, "Mode", mode.Name)
+	var settings spec.Settings
+	if bond.Parameters != nil {
+		settings = bond.Parameters.Settings
+	}
+	// Parse checks each value and validation the values together; a config
+	// built in code is checked here, or spec would render a value networkd
+	// ignores, drop it, or write what the kernel refuses at boot.
+	for _, s := range settings {
+		if err := s.Check(); err != nil {
+			key := "?"
+			if s.Param != nil {
+				key = s.Param.Key
+			}
+			return nil, nil, fmt.Errorf("parameters.%s: %w", key, err)
+		}
+	}
+	if problems := settings.Check(mode.Name); len(problems) > 0 {
+		return nil, nil, fmt.Errorf("parameters.%s: %s", problems[0].Key, problems[0].Msg)
+	}
+	persisted, problems := spec.Persist(mode.Name, settings)
+	if len(problems) > 0 {
+		return nil, nil, fmt.Errorf("parameters.%s: %s", problems[0].Key, problems[0].Msg)
+	}
+	for _, kv := range persisted.Networkd {
+		add(bs, kv.Key, kv.Value)
+	}
+	content, err := b.bytes([]string{ownerLine, "Bond " + bp.Name + ", mode " + mode.Name + "."})
+	return content, persisted.Udev, err
+}
+
+// renderUdevRule renders the udev rule that persists what networkd cannot:
+// when the bond appears, before networkd brings it up (networkd waits for
+// udev to have processed a link), udev writes each value to the bond's sysfs
+// file, in the order the kernel applies them.
+func renderUdevRule(bond string, writes []spec.SysfsWrite) ([]byte, error) {
+	if err := checkIfname(bond); err != nil {
 		return nil, err
 	}
-	mode := bp.Mode
-	if mode == "" {
-		mode = "balance-rr"
-	}
-	return b.bytes([]string{ownerLine, "Bond " + bp.Name + ", mode " + mode + "."})
-}
-
-// Keyword values networkd (systemd 252, systemd.netdev(5)) accepts.
-var (
-	bondModes        = []string{"balance-rr", "active-backup", "balance-xor", "broadcast", "802.3ad", "balance-tlb", "balance-alb"}
-	lacpRates        = []string{"slow", "fast"}
-	hashPolicies     = []string{"layer2", "layer3+4", "layer2+3", "encap2+3", "encap3+4"}
-	adSelects        = []string{"stable", "bandwidth", "count"}
-	arpValidates     = []string{"none", "active", "backup", "all"}
-	arpAllTargets    = []string{"any", "all"}
-	failOverMACs     = []string{"none", "active", "follow"}
-	reselectPolicies = []string{"always", "better", "failure"}
-)
-
-// maxARPTargets is the kernel's limit on ARP monitor targets.
-const maxARPTargets = 16
-
-// addBondParameters fills the [Bond] section: the mode, then every parameter
-// the config sets, in netplan's order. Unset parameters are left to the
-// kernel's defaults, as netplan does.
-func addBondParameters(s *unit.UnitSection, bp *netplan.BondPlan, bond netplan.Bond) error {
-	mode := bp.Mode
-	p := bond.Parameters
-	if mode == "" && p != nil {
-		mode = string(p.Mode)
-	}
-	if mode != "" {
-		v, err := oneOf("Mode", mode, bondModes...)
-		if err != nil {
-			return err
+	var b strings.Builder
+	fmt.Fprintf(&b, "# %s\n# Bond %s: what systemd-networkd cannot set, written to sysfs when the bond appears.\n", ownerLine, bond)
+	for _, w := range writes {
+		for _, v := range []string{w.Attr, w.Value} {
+			if err := checkValue(v); err != nil || strings.ContainsAny(v, `"{}`) {
+				return nil, fmt.Errorf("%w: udev value %q", ErrUnsafeValue, v)
+			}
 		}
-		add(s, "Mode", v)
+		fmt.Fprintf(&b, "ACTION==\"add\", SUBSYSTEM==\"net\", KERNEL==\"%s\", ATTR{%s}=\"%s\"\n", bond, w.Attr, w.Value)
 	}
-	if p == nil {
-		return nil
-	}
-	// Each step adds one key or fails; the list keeps netplan's order.
-	steps := []func() error{
-		keyword(s, "LACPTransmitRate", p.LACPRate, lacpRates),
-		span(s, "MIIMonitorSec", p.MIIMonitorInterval),
-		integer(s, "MinLinks", p.MinLinks, 0, 1<<31-1),
-		keyword(s, "TransmitHashPolicy", p.TransmitHashPolicy, hashPolicies),
-		keyword(s, "AdSelect", p.ADSelect, adSelects),
-		boolean(s, "AllSlavesActive", p.AllMembersActive),
-		span(s, "ARPIntervalSec", p.ARPInterval),
-		func() error { return addARPTargets(s, p.ARPIPTargets) },
-		keyword(s, "ARPValidate", p.ARPValidate, arpValidates),
-		keyword(s, "ARPAllTargets", p.ARPAllTargets, arpAllTargets),
-		span(s, "UpDelaySec", p.UpDelay),
-		span(s, "DownDelaySec", p.DownDelay),
-		keyword(s, "FailOverMACPolicy", p.FailOverMACPolicy, failOverMACs),
-		integer(s, "GratuitousARP", p.GratuitousARP, 0, 255),
-		integer(s, "PacketsPerSlave", p.PacketsPerMember, 0, 65535),
-		keyword(s, "PrimaryReselectPolicy", p.PrimaryReselectPolicy, reselectPolicies),
-		integer(s, "ResendIGMP", p.ResendIGMP, 0, 255),
-		learnInterval(s, p.LearnPacketInterval),
-	}
-	for _, step := range steps {
-		if err := step(); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// keyword returns a step that adds key=v when v is set and networkd knows it.
-func keyword(s *unit.UnitSection, key, v string, allowed []string) func() error {
-	return func() error {
-		if v == "" {
-			return nil
-		}
-		v, err := oneOf(key, v, allowed...)
-		if err != nil {
-			return err
-		}
-		add(s, key, v)
-		return nil
-	}
-}
-
-// span returns a step that adds key=<time span> when d is set.
-func span(s *unit.UnitSection, key string, d *netplan.Duration) func() error {
-	return func() error {
-		if d == nil {
-			return nil
-		}
-		v, err := timeSpan(key, d.Milliseconds)
-		if err != nil {
-			return err
-		}
-		add(s, key, v)
-		return nil
-	}
-}
-
-// integer returns a step that adds key=n when n is set and within lo..hi.
-func integer(s *unit.UnitSection, key string, n *int, lo, hi int64) func() error {
-	return func() error {
-		if n == nil {
-			return nil
-		}
-		v, err := inRange(key, *n, lo, hi)
-		if err != nil {
-			return err
-		}
-		add(s, key, v)
-		return nil
-	}
-}
-
-// boolean returns a step that adds key=true or key=false when b is set.
-func boolean(s *unit.UnitSection, key string, b *bool) func() error {
-	return func() error {
-		if b != nil {
-			add(s, key, strconv.FormatBool(*b))
-		}
-		return nil
-	}
-}
-
-// learnInterval returns the step for LearnPacketIntervalSec=. The kernel takes
-// whole seconds from 1 up; networkd would drop anything else with only a log
-// line, so it is refused here instead.
-func learnInterval(s *unit.UnitSection, d *netplan.Duration) func() error {
-	return func() error {
-		if d == nil {
-			return nil
-		}
-		if d.Milliseconds < 1000 || d.Milliseconds%1000 != 0 {
-			return fmt.Errorf("LearnPacketIntervalSec: %dms is not a whole number of seconds >= 1", d.Milliseconds)
-		}
-		add(s, "LearnPacketIntervalSec", strconv.FormatInt(d.Milliseconds/1000, 10)+"s")
-		return nil
-	}
-}
-
-// addARPTargets adds ARPIPTargets= with the IPv4 targets separated by spaces.
-func addARPTargets(s *unit.UnitSection, targets []string) error {
-	if len(targets) == 0 {
-		return nil
-	}
-	if len(targets) > maxARPTargets {
-		return fmt.Errorf("ARPIPTargets: %d targets, at most %d", len(targets), maxARPTargets)
-	}
-	out := make([]string, len(targets))
-	for i, t := range targets {
-		a, err := netip.ParseAddr(t)
-		if err != nil || !a.Is4() {
-			return fmt.Errorf("ARPIPTargets: %q is not an IPv4 address", t)
-		}
-		out[i] = a.String()
-	}
-	add(s, "ARPIPTargets", strings.Join(out, " "))
-	return nil
+	return []byte(b.String()), nil
 }
 
 // mtuBytes formats an MTU after a sanity check (68 is IPv4's minimum, 65535
@@ -426,31 +332,11 @@ func addDHCPv4(b *sectionBuilder) {
 	add(d, "UseMTU", "true")
 }
 
-// addRoute fills one [Route] section. "default" is the whole address space of
-// the gateway's family (IPv4 without a gateway).
+// addRoute fills one [Route] section.
 func addRoute(s *unit.UnitSection, r netplan.Route) error {
-	var via netip.Addr
-	if r.Via != "" {
-		var err error
-		if via, err = netip.ParseAddr(r.Via); err != nil || via.Zone() != "" {
-			return fmt.Errorf("via %q is not an IP address", r.Via)
-		}
-	}
-	var dest netip.Prefix
-	switch {
-	case r.To == "default" && via.Is6():
-		dest = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
-	case r.To == "default":
-		dest = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
-	default:
-		var err error
-		if dest, err = netip.ParsePrefix(r.To); err != nil {
-			a, aerr := netip.ParseAddr(r.To)
-			if aerr != nil || a.Zone() != "" {
-				return fmt.Errorf("to %q is neither default, a prefix nor an address", r.To)
-			}
-			dest = netip.PrefixFrom(a, a.BitLen())
-		}
+	dest, via := r.Destination(), r.Gateway()
+	if !dest.IsValid() {
+		return fmt.Errorf("to %q is neither default nor a prefix", r.To)
 	}
 	if via.IsValid() && via.Is4() != dest.Addr().Is4() {
 		return fmt.Errorf("to %s and via %s are of different address families", r.To, r.Via)
@@ -479,19 +365,19 @@ func addRoute(s *unit.UnitSection, r netplan.Route) error {
 	return nil
 }
 
-// renderMember renders one member's .network: matched by permanent MAC,
-// enslaved to the bond, no addresses of its own.
-func renderMember(cfg *netplan.Config, bp *netplan.BondPlan, bond netplan.Bond, nic inventory.NIC) (File, error) {
+// renderMember renders one member's .network: matched by its hardware
+// identity (MemberMatch), enslaved to the bond, no addresses of its own.
+func renderMember(cfg *netplan.Config, bp *netplan.BondPlan, bond netplan.Bond, i int, nic inventory.NIC) (File, error) {
 	if err := checkIfname(nic.Name); err != nil {
 		return File{}, err
 	}
-	mac, err := canonicalMAC(nic.HardwareMAC())
+	m, err := MemberMatch(nic)
 	if err != nil {
-		return File{}, fmt.Errorf("permanent MAC: %w", err)
+		return File{}, err
 	}
 	var b sectionBuilder
-	add(b.section("Match"), "PermanentMACAddress", mac)
-	if mtu := memberMTU(cfg, bond, nic); mtu != 0 {
+	add(b.section("Match"), m.Key, m.Value)
+	if mtu := memberMTU(cfg, bp, bond, i, nic); mtu != 0 {
 		v, err := mtuBytes(mtu)
 		if err != nil {
 			return File{}, err
@@ -509,14 +395,50 @@ func renderMember(cfg *netplan.Config, bp *netplan.BondPlan, bond netplan.Bond, 
 	if err != nil {
 		return File{}, err
 	}
-	return File{Name: Prefix + bp.Name + "-" + macForFileName(mac) + ".network", Content: content}, nil
+	return File{Name: Prefix + bp.Name + "-" + m.FileKey + ".network", Content: content}, nil
 }
 
-// memberMTU is the mtu of the first of the bond's ethernets ids that selects
-// nic, in the order selection tries them, or 0.
-func memberMTU(cfg *netplan.Config, bond netplan.Bond, nic inventory.NIC) int {
+// Match is how a persisted unit finds a NIC after the reboot, when its kernel
+// name may differ: a [Match] key and value, and the part of the file name
+// that stays the same for the NIC on every run.
+type Match struct {
+	Key, Value, FileKey string
+}
+
+// MemberMatch returns the stablest identity of nic that networkd matches:
+// its permanent MAC; without one (some virtual and USB NICs), its PCI path
+// (udev's ID_PATH), which does not change when a bond rewrites the NIC's
+// MAC; without either, its MAC as found before any bond changed it.
+func MemberMatch(nic inventory.NIC) (Match, error) {
+	if nic.PermanentMAC != "" {
+		mac, err := canonicalMAC(nic.PermanentMAC)
+		if err != nil {
+			return Match{}, fmt.Errorf("permanent MAC: %w", err)
+		}
+		return Match{Key: "PermanentMACAddress", Value: mac, FileKey: macForFileName(mac)}, nil
+	}
+	if nic.PCIAddress != "" {
+		if !inventory.IsPCIAddress(nic.PCIAddress) {
+			return Match{}, fmt.Errorf("%w: PCI address %q", ErrUnsafeValue, nic.PCIAddress)
+		}
+		return Match{Key: "Path", Value: "pci-" + nic.PCIAddress,
+			FileKey: "pci-" + strings.NewReplacer(":", "", ".", "").Replace(nic.PCIAddress)}, nil
+	}
+	mac, err := canonicalMAC(nic.MAC)
+	if err != nil {
+		return Match{}, fmt.Errorf("MAC: %w", err)
+	}
+	return Match{Key: "MACAddress", Value: mac, FileKey: macForFileName(mac)}, nil
+}
+
+// memberMTU is the mtu of the ethernets id that selected member i (as the
+// plan records it; else the first of the bond's ids that matches nic), or 0.
+func memberMTU(cfg *netplan.Config, bp *netplan.BondPlan, bond netplan.Bond, i int, nic inventory.NIC) int {
 	if cfg == nil {
 		return 0
+	}
+	if i < len(bp.MemberIDs) && bp.MemberIDs[i] != "" {
+		return cfg.Network.Ethernets[bp.MemberIDs[i]].MTU
 	}
 	for _, id := range bond.Interfaces {
 		if ok, _ := cfg.MatchesID(id, nic); ok {

@@ -4,13 +4,16 @@
 //
 // Rendering is pure: it takes a config and a plan and returns file contents,
 // byte for byte the same for the same input. Members are matched by their
-// permanent MAC address, never by kernel name, because names change between
-// the initramfs and the real root. The bond keeps the MAC address it had while
-// provisioning and asks DHCP with the MAC as client identifier, so a DHCP
-// server hands back the same lease after the reboot.
+// hardware identity (permanent MAC, else PCI path), never by kernel name,
+// because names change between the initramfs and the real root. The bond
+// keeps the MAC address it had while provisioning and asks DHCP with the MAC
+// as client identifier, so a DHCP server hands back the same lease after the
+// reboot. What networkd cannot set on a bond goes to a udev rule.
 //
-// Every file bondstrap writes is named Prefix + something; Write and Remove
-// never touch any other file.
+// Write puts the files under a root in a Layout: /etc (Persistent) or /run
+// (Runtime, this boot only), and EnableNetworkd makes systemd-networkd run
+// there to read them. Every file bondstrap writes is named Prefix (or
+// FallbackPrefix) + something; Write and Remove never touch any other file.
 package units
 
 import (
@@ -18,16 +21,53 @@ import (
 	"strings"
 )
 
-// File is one rendered unit file.
+// File is one rendered file.
 type File struct {
-	// Name is the base name of the file inside Dir.
+	// Kind says which directory of a Layout the file goes to.
+	Kind Kind
+	// Name is the base name of the file.
 	Name string
 	// Content is the complete file content.
 	Content []byte
 }
 
-// Dir is where the units go, relative to the root of the target system.
+// Kind is the kind of a rendered file.
+type Kind uint8
+
+// Kinds of rendered files.
+const (
+	// Network is a systemd-networkd unit: .netdev or .network.
+	Network Kind = iota
+	// Udev is a udev rule (.rules) that sets what networkd cannot.
+	Udev
+)
+
+// Layout says where each kind of file goes, relative to a root directory.
+type Layout struct {
+	Network string
+	Udev    string
+	// Wants is where systemd-networkd is enabled (systemctl enable's
+	// symlinks).
+	Wants string
+}
+
+// Persistent is the layout of an installed system: /etc, read on every boot.
+var Persistent = Layout{Network: "etc/systemd/network", Udev: "etc/udev/rules.d", Wants: "etc/systemd/system"}
+
+// Runtime is the layout of this boot only: /run, which an initramfs hands to
+// the real root (systemctl --runtime).
+var Runtime = Layout{Network: "run/systemd/network", Udev: "run/udev/rules.d", Wants: "run/systemd/system"}
+
+// Dir is where the networkd units of the Persistent layout go.
 const Dir = "etc/systemd/network"
+
+// dir returns the directory of kind k in l.
+func (l Layout) dir(k Kind) string {
+	if k == Udev {
+		return l.Udev
+	}
+	return l.Network
+}
 
 // Prefix starts the name of every file bondstrap owns. "10-" sorts before the
 // distributions' defaults (such as 80-*.network and 99-default.link), so
@@ -35,8 +75,13 @@ const Dir = "etc/systemd/network"
 // .network file that matches a link.
 const Prefix = "10-bondstrap-"
 
-// ownedSuffixes are the kinds of unit file bondstrap writes and owns.
-var ownedSuffixes = []string{".netdev", ".network"}
+// FallbackPrefix starts the name of the fallback's unit: "05-" sorts before
+// every bond unit, so for this boot the NIC that got the fallback lease keeps
+// it even where persisted units would make it a bond member.
+const FallbackPrefix = "05-bondstrap-"
+
+// ownedSuffixes are the files bondstrap writes and owns, by kind.
+var ownedSuffixes = map[Kind][]string{Network: {".netdev", ".network"}, Udev: {".rules"}}
 
 // ErrUnsafeValue is wrapped by the errors Render and RenderFallback return
 // when a value would not survive a trip through a unit file: an empty value,
@@ -48,17 +93,21 @@ var ErrUnsafeValue = errors.New("unsafe value for a unit file")
 // not a plain base name owned by bondstrap.
 var ErrBadName = errors.New("bad unit file name")
 
-// owned reports whether a file name in Dir belongs to bondstrap: a unit it
-// wrote, or a temporary file a crashed Write left behind.
-func owned(name string) bool {
+// owned reports whether a file name in the directory of kind k belongs to
+// bondstrap: a file it wrote, or a temporary file a crashed Write left
+// behind.
+func owned(k Kind, name string) bool {
 	if isTemp(name) {
 		return true
 	}
-	if !strings.HasPrefix(name, Prefix) {
+	prefix := Prefix
+	if strings.HasPrefix(name, FallbackPrefix) {
+		prefix = FallbackPrefix
+	} else if !strings.HasPrefix(name, Prefix) {
 		return false
 	}
-	for _, s := range ownedSuffixes {
-		if strings.HasSuffix(name, s) && len(name) > len(Prefix)+len(s) {
+	for _, s := range ownedSuffixes[k] {
+		if strings.HasSuffix(name, s) && len(name) > len(prefix)+len(s) {
 			return true
 		}
 	}
@@ -72,7 +121,7 @@ const tempMarker = ".tmp-"
 // "." + final name + ".tmp-" + random. The leading dot and the suffix keep
 // networkd from reading it.
 func isTemp(name string) bool {
-	if !strings.HasPrefix(name, "."+Prefix) {
+	if !strings.HasPrefix(name, "."+Prefix) && !strings.HasPrefix(name, "."+FallbackPrefix) {
 		return false
 	}
 	return strings.Contains(name, tempMarker)

@@ -6,12 +6,12 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"slices"
 	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/bondstrap/bondstrap/netplan/spec"
 	"github.com/coreos/go-systemd/v22/unit"
 )
 
@@ -122,6 +122,10 @@ func checkIfname(name string) error {
 			return fmt.Errorf("%w: interface name %q contains %q", ErrUnsafeValue, name, r)
 		}
 	}
+	// networkd's Name= and udev's KERNEL== read it as a pattern.
+	if why := spec.GlobProblem(name); why != "" {
+		return fmt.Errorf("%w: interface name %q %s", ErrUnsafeValue, name, why)
+	}
 	return nil
 }
 
@@ -140,22 +144,6 @@ func macForFileName(mac string) string {
 	return strings.ReplaceAll(mac, ":", "")
 }
 
-// timeSpan formats milliseconds as a systemd time span with an explicit unit:
-// a bare number means seconds to some keys (ARPIntervalSec=) and is unclear to
-// readers everywhere else.
-func timeSpan(key string, ms int64) (string, error) {
-	switch {
-	case ms < 0:
-		return "", fmt.Errorf("%s: negative interval %dms", key, ms)
-	case ms == 0:
-		return "0", nil
-	case ms%1000 == 0:
-		return strconv.FormatInt(ms/1000, 10) + "s", nil
-	default:
-		return strconv.FormatInt(ms, 10) + "ms", nil
-	}
-}
-
 // inRange formats an integer parameter after checking the range networkd
 // accepts; networkd ignores an out-of-range assignment with only a log line,
 // which would silently change the bond.
@@ -164,14 +152,6 @@ func inRange(key string, v int, lo, hi int64) (string, error) {
 		return "", fmt.Errorf("%s=%d: out of range %d..%d", key, v, lo, hi)
 	}
 	return strconv.Itoa(v), nil
-}
-
-// oneOf checks a keyword against the values networkd accepts for key.
-func oneOf(key, v string, allowed ...string) (string, error) {
-	if !slices.Contains(allowed, v) {
-		return "", fmt.Errorf("%s=%q: not one of %s", key, v, strings.Join(allowed, ", "))
-	}
-	return v, nil
 }
 
 // byFamily splits addresses (or prefixes) into IPv4 first, then IPv6,

@@ -2,15 +2,16 @@ package units
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
+	"math/rand/v2"
 	"os"
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -31,31 +32,59 @@ const (
 	fileMode fs.FileMode = 0o644
 )
 
-// Write makes Dir under root hold exactly files among bondstrap's own units:
-// it writes each file that is missing or differs, atomically (a temporary
-// file in the same directory, fsync, rename, fsync of the directory), leaves
-// identical files alone (not even their mtime changes), and removes the
-// bondstrap units (Prefix*) that files does not list, such as the units of a
-// member that is no longer in the plan. Files not owned by bondstrap are
-// never touched.
+// Write makes the directories of layout l under root hold exactly files
+// among bondstrap's own files: it writes each file that is missing or
+// differs, leaves identical files alone (not even their mtime changes), and
+// removes the bondstrap files (Prefix*) that files does not list, such as the
+// unit of a member that is no longer in the plan. Files not owned by
+// bondstrap are never touched.
+//
+// The set changes as a whole or not at all, as far as a file system allows:
+// every new content goes to a temporary file in its directory and is synced
+// first, and only when all are written are they renamed over the old files
+// (then stale files are removed and the directories synced). A full disk or
+// a read-only root fails the call with the old files intact and no
+// temporary file left.
 //
 // Every name must be a base name that starts with Prefix and ends in .netdev
-// or .network; a bad name fails the whole call before anything is written.
-// All access goes through an os.Root, so neither a name nor a symbolic link
-// under root can lead outside it. Missing directories (root included) are
-// created 0755; files are 0644.
-func Write(root string, files []File) (WriteResult, error) {
+// or .network (.rules for udev rules); a bad name fails the whole call before
+// anything is written. All access goes through an os.Root, so neither a name
+// nor a symbolic link under root can lead outside it. Missing directories
+// (root included) are created 0755; files are 0644.
+func Write(root string, l Layout, files []File) (WriteResult, error) {
+	return write(root, l, files, true)
+}
+
+// Add writes files as Write does, but removes nothing: the fallback adds its
+// unit for this boot beside what is there.
+func Add(root string, l Layout, files []File) (WriteResult, error) {
+	return write(root, l, files, false)
+}
+
+func write(root string, l Layout, files []File, removeStale bool) (WriteResult, error) {
 	var res WriteResult
-	want := make(map[string][]byte, len(files))
+	type target struct {
+		kind    Kind
+		name    string
+		rel     string
+		content []byte
+	}
+	want := make(map[Kind]map[string]bool)
+	var targets []target
 	for _, f := range files {
-		if err := checkFileName(root, f.Name); err != nil {
+		if err := checkFileName(root, l, f.Kind, f.Name); err != nil {
 			return res, err
 		}
-		if _, dup := want[f.Name]; dup {
+		if want[f.Kind][f.Name] {
 			return res, fmt.Errorf("write units: %w: %s given twice", ErrBadName, f.Name)
 		}
-		want[f.Name] = f.Content
+		if want[f.Kind] == nil {
+			want[f.Kind] = make(map[string]bool)
+		}
+		want[f.Kind][f.Name] = true
+		targets = append(targets, target{f.Kind, f.Name, path.Join(l.dir(f.Kind), f.Name), f.Content})
 	}
+	slices.SortFunc(targets, func(a, b target) int { return strings.Compare(a.rel, b.rel) })
 
 	if err := os.MkdirAll(root, dirMode); err != nil {
 		return res, fmt.Errorf("write units: %w", err)
@@ -65,67 +94,92 @@ func Write(root string, files []File) (WriteResult, error) {
 		return res, fmt.Errorf("write units: %w", err)
 	}
 	defer r.Close()
-	if err := mkdirAll(r, Dir); err != nil {
-		return res, fmt.Errorf("write units: %w", err)
-	}
 
-	names := make([]string, 0, len(want))
-	for name := range want {
-		names = append(names, name)
+	// Stage: every changed file as a synced temporary file.
+	type staged struct{ tmp, rel string }
+	var temps []staged
+	cleanup := func() {
+		for _, t := range temps {
+			r.Remove(t.tmp)
+		}
 	}
-	slices.Sort(names)
-	changed := false
-	for _, name := range names {
-		rel := path.Join(Dir, name)
-		same, err := sameFile(r, rel, want[name])
+	for _, t := range targets {
+		same, err := sameFile(r, t.rel, t.content)
+		if err != nil {
+			cleanup()
+			return WriteResult{}, fmt.Errorf("write units: %w", err)
+		}
+		if same {
+			res.Unchanged = append(res.Unchanged, t.rel)
+			continue
+		}
+		if err := mkdirAll(r, path.Dir(t.rel)); err != nil {
+			cleanup()
+			return WriteResult{}, fmt.Errorf("write units: %w", err)
+		}
+		tmp, err := writeTemp(r, t.rel, t.content)
+		if err != nil {
+			cleanup()
+			return WriteResult{}, fmt.Errorf("write units: %s: %w", t.rel, err)
+		}
+		temps = append(temps, staged{tmp, t.rel})
+	}
+	// Commit: renames, which need no space.
+	for i, t := range temps {
+		if err := r.Rename(t.tmp, t.rel); err != nil {
+			temps = temps[i:]
+			cleanup()
+			return res, fmt.Errorf("write units: %w", err)
+		}
+		res.Written = append(res.Written, t.rel)
+	}
+	dirs := map[string]bool{}
+	for _, t := range temps {
+		dirs[path.Dir(t.rel)] = true
+	}
+	for _, k := range []Kind{Network, Udev} {
+		if !removeStale {
+			break
+		}
+		dir := l.dir(k)
+		removed, err := removeOwned(r, k, dir, func(name string) bool { return !want[k][name] })
+		res.Removed = append(res.Removed, removed...)
 		if err != nil {
 			return res, fmt.Errorf("write units: %w", err)
 		}
-		if same {
-			res.Unchanged = append(res.Unchanged, rel)
-			continue
+		if len(removed) > 0 {
+			dirs[dir] = true
 		}
-		changed = true
-		if err := writeAtomic(r, name, want[name]); err != nil {
-			return res, fmt.Errorf("write units: %w", err)
-		}
-		res.Written = append(res.Written, rel)
 	}
-
-	removed, err := removeOwned(r, func(name string) bool { _, keep := want[name]; return !keep })
-	res.Removed = removed
-	if err != nil {
-		return res, fmt.Errorf("write units: %w", err)
-	}
-	if changed || len(removed) > 0 {
-		if err := syncDir(r, Dir); err != nil {
+	for _, dir := range slices.Sorted(maps.Keys(dirs)) {
+		if err := syncDir(r, dir); err != nil {
 			return res, fmt.Errorf("write units: %w", err)
 		}
 	}
 	return res, nil
 }
 
-// Remove deletes every file bondstrap owns in Dir under root (its units and
-// any temporary file a crashed Write left), as a rollback does. A missing Dir
-// is not an error. Files not owned by bondstrap are never touched.
-func Remove(root string) (WriteResult, error) {
+// Remove deletes every file bondstrap owns in the directories of l under
+// root (its units, rules and any temporary file a crashed Write left), as a
+// rollback does. A missing directory is not an error. Files not owned by
+// bondstrap are never touched.
+func Remove(root string, l Layout) (WriteResult, error) {
 	var res WriteResult
 	r, err := os.OpenRoot(root)
 	if err != nil {
 		return res, fmt.Errorf("remove units: %w", err)
 	}
 	defer r.Close()
-	if _, err := r.Lstat(Dir); errors.Is(err, fs.ErrNotExist) {
-		return res, nil
-	}
-	removed, err := removeOwned(r, func(string) bool { return true })
-	res.Removed = removed
-	if err != nil {
-		return res, fmt.Errorf("remove units: %w", err)
-	}
-	if len(removed) > 0 {
-		if err := syncDir(r, Dir); err != nil {
+	for _, k := range []Kind{Network, Udev} {
+		removed, err := removeOwned(r, k, l.dir(k), func(string) bool { return true })
+		res.Removed = append(res.Removed, removed...)
+		if err != nil {
 			return res, fmt.Errorf("remove units: %w", err)
+		}
+		if len(removed) > 0 {
+			if err := syncDir(r, l.dir(k)); err != nil {
+				return res, fmt.Errorf("remove units: %w", err)
+			}
 		}
 	}
 	return res, nil
@@ -133,7 +187,7 @@ func Remove(root string) (WriteResult, error) {
 
 // checkFileName accepts only a plain base name that bondstrap owns, and
 // checks that joined under root it stays inside root.
-func checkFileName(root, name string) error {
+func checkFileName(root string, l Layout, k Kind, name string) error {
 	bad := func(why string) error {
 		return fmt.Errorf("write units: %w: %q %s", ErrBadName, name, why)
 	}
@@ -146,10 +200,10 @@ func checkFileName(root, name string) error {
 		return bad("contains ..")
 	case strings.ContainsFunc(name, func(r rune) bool { return r < ' ' || r == 0x7f }):
 		return bad("contains a control character")
-	case isTemp(name) || !owned(name):
-		return bad("is not a bondstrap unit (" + Prefix + "*.netdev or *.network)")
+	case isTemp(name) || !owned(k, name):
+		return bad("is not a bondstrap file (" + Prefix + "*.netdev, *.network or *.rules)")
 	}
-	full := filepath.Join(root, Dir, name)
+	full := filepath.Join(root, l.dir(k), name)
 	rel, err := filepath.Rel(root, full)
 	if err != nil || !filepath.IsLocal(rel) {
 		return bad("leads outside the root")
@@ -187,7 +241,9 @@ func mkdirAll(r *os.Root, dir string) error {
 }
 
 // sameFile reports whether rel is a regular file with mode 0644 and exactly
-// content. A symbolic link never counts as the same: Write replaces it.
+// content. A symbolic link never counts as the same: Write replaces it. A
+// directory is an error, found before anything is renamed: no rename can
+// replace it.
 func sameFile(r *os.Root, rel string, content []byte) (bool, error) {
 	fi, err := r.Lstat(rel)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -195,6 +251,9 @@ func sameFile(r *os.Root, rel string, content []byte) (bool, error) {
 	}
 	if err != nil {
 		return false, err
+	}
+	if fi.IsDir() {
+		return false, fmt.Errorf("%s is a directory", rel)
 	}
 	if !fi.Mode().IsRegular() || fi.Mode().Perm() != fileMode || fi.Size() != int64(len(content)) {
 		return false, nil
@@ -206,18 +265,18 @@ func sameFile(r *os.Root, rel string, content []byte) (bool, error) {
 	return bytes.Equal(old, content), nil
 }
 
-// writeAtomic replaces Dir/name with content: readers see the old file or the
-// new one, never a part. The directory is synced by the caller.
-func writeAtomic(r *os.Root, name string, content []byte) (err error) {
-	var rnd [8]byte
-	if _, err := rand.Read(rnd[:]); err != nil {
-		return err
-	}
-	tmp := path.Join(Dir, "."+name+tempMarker+hex.EncodeToString(rnd[:]))
+// writeTemp writes content to a new temporary file beside rel, synced, and
+// returns its path; on error nothing is left. The leading dot and the suffix
+// keep networkd and udev from reading it.
+func writeTemp(r *os.Root, rel string, content []byte) (_ string, err error) {
+	// math/rand: a name needs no secret, and crypto/rand blocks early in
+	// boot until the kernel's pool is seeded.
+	tmp := path.Join(path.Dir(rel), "."+path.Base(rel)+tempMarker+strconv.FormatUint(rand.Uint64(), 36))
 	f, err := r.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fileMode)
 	if err != nil {
-		return err
+		return "", err
 	}
+	// Not the named result, which each failing return sets to "".
 	defer func() {
 		if err != nil {
 			f.Close()
@@ -226,25 +285,29 @@ func writeAtomic(r *os.Root, name string, content []byte) (err error) {
 	}()
 	// The umask may have narrowed the mode given to OpenFile.
 	if err := f.Chmod(fileMode); err != nil {
-		return err
+		return "", err
 	}
 	if _, err := f.Write(content); err != nil {
-		return err
+		return "", err
 	}
 	if err := f.Sync(); err != nil {
-		return err
+		return "", err
 	}
 	if err := f.Close(); err != nil {
-		return err
+		return "", err
 	}
-	return r.Rename(tmp, path.Join(Dir, name))
+	return tmp, nil
 }
 
-// removeOwned deletes the files in Dir that bondstrap owns and drop selects,
-// and returns their paths relative to the root, sorted. Directories are left
-// alone even if their names look like bondstrap's.
-func removeOwned(r *os.Root, drop func(name string) bool) ([]string, error) {
-	d, err := r.Open(Dir)
+// removeOwned deletes the files of kind k in dir that bondstrap owns and
+// drop selects, and returns their paths relative to the root, sorted. A
+// missing dir holds nothing. Directories are left alone even if their names
+// look like bondstrap's.
+func removeOwned(r *os.Root, k Kind, dir string, drop func(name string) bool) ([]string, error) {
+	d, err := r.Open(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -256,10 +319,10 @@ func removeOwned(r *os.Root, drop func(name string) bool) ([]string, error) {
 	var removed []string
 	for _, e := range entries {
 		name := e.Name()
-		if e.IsDir() || !owned(name) || !drop(name) {
+		if e.IsDir() || !owned(k, name) || !drop(name) {
 			continue
 		}
-		rel := path.Join(Dir, name)
+		rel := path.Join(dir, name)
 		if err := r.Remove(rel); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return removed, err
 		}

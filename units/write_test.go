@@ -1,8 +1,12 @@
 package units
 
 import (
+	"bytes"
 	"errors"
+	"go/parser"
+	"go/token"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -36,7 +40,7 @@ func rel(names ...string) []string {
 
 func mustWrite(t *testing.T, root string, files []File) WriteResult {
 	t.Helper()
-	res, err := Write(root, files)
+	res, err := Write(root, Persistent, files)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +229,7 @@ func TestForeignFilesUntouched(t *testing.T) {
 	mustWrite(t, root, nil)
 	intact()
 	mustWrite(t, root, unitsOf("bond0", "aa"))
-	res, err := Remove(root)
+	res, err := Remove(root, Persistent)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,11 +242,11 @@ func TestForeignFilesUntouched(t *testing.T) {
 func TestRemove(t *testing.T) {
 	root := t.TempDir()
 	// Nothing written yet: not an error.
-	if res, err := Remove(root); err != nil || len(res.Removed) != 0 {
+	if res, err := Remove(root, Persistent); err != nil || len(res.Removed) != 0 {
 		t.Fatalf("Remove on empty root: %+v, %v", res, err)
 	}
 	mustWrite(t, root, unitsOf("bond0", "aa", "bb"))
-	res, err := Remove(root)
+	res, err := Remove(root, Persistent)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +266,7 @@ func TestWriteRefusesBadNames(t *testing.T) {
 	} {
 		root := filepath.Join(t.TempDir(), "root")
 		files := append(unitsOf("bond0"), File{Name: name, Content: []byte("x")})
-		_, err := Write(root, files)
+		_, err := Write(root, Persistent, files)
 		if !errors.Is(err, ErrBadName) {
 			t.Errorf("name %q: err = %v, want ErrBadName", name, err)
 		}
@@ -270,7 +274,7 @@ func TestWriteRefusesBadNames(t *testing.T) {
 			t.Errorf("name %q: root was created before the names were checked", name)
 		}
 	}
-	if _, err := Write(t.TempDir(), append(unitsOf("bond0"), unitsOf("bond0")[0])); !errors.Is(err, ErrBadName) {
+	if _, err := Write(t.TempDir(), Persistent, append(unitsOf("bond0"), unitsOf("bond0")[0])); !errors.Is(err, ErrBadName) {
 		t.Errorf("duplicate name: err = %v", err)
 	}
 }
@@ -295,13 +299,13 @@ func TestWriteStaysInsideRoot(t *testing.T) {
 			if err := os.Symlink(tc.target(outside), filepath.Join(root, "etc")); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := Write(root, unitsOf("bond0", "aa")); err == nil {
+			if _, err := Write(root, Persistent, unitsOf("bond0", "aa")); err == nil {
 				t.Error("wrote through a symlink that leaves the root")
 			}
 			if entries, _ := os.ReadDir(outside); len(entries) != 0 {
 				t.Errorf("files appeared outside the root: %v", entries)
 			}
-			if _, err := Remove(root); err == nil {
+			if _, err := Remove(root, Persistent); err == nil {
 				t.Error("Remove followed a symlink that leaves the root")
 			}
 		})
@@ -335,21 +339,394 @@ func TestWriteReplacesSymlinkedUnit(t *testing.T) {
 }
 
 func TestWriteRenderedUnits(t *testing.T) {
-	// End to end: rendered files pass Write's name rules.
+	// End to end: rendered files pass Write's name rules and land in the
+	// directory of their kind.
 	for _, tc := range goldenCases() {
-		files, err := tc.render()
+		files, err := tc.render(t)
 		if err != nil {
 			t.Fatal(err)
 		}
-		root := t.TempDir()
-		res := mustWrite(t, root, files)
-		if len(res.Written) != len(files) {
-			t.Errorf("%s: %+v", tc.name, res)
-		}
-		for _, w := range res.Written {
-			if !strings.HasPrefix(w, Dir+"/"+Prefix) {
-				t.Errorf("%s: wrote %s", tc.name, w)
+		for _, l := range []Layout{Persistent, Runtime} {
+			root := t.TempDir()
+			res, err := Write(root, l, files)
+			if err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			if len(res.Written) != len(files) {
+				t.Errorf("%s: %+v", tc.name, res)
+			}
+			for _, f := range files {
+				p := l.Network + "/" + f.Name
+				if f.Kind == Udev {
+					p = l.Udev + "/" + f.Name
+				}
+				if !slices.Contains(res.Written, p) {
+					t.Errorf("%s: %s not written to %s: %q", tc.name, f.Name, p, res.Written)
+				}
+				if got, err := os.ReadFile(filepath.Join(root, p)); err != nil || !bytes.Equal(got, f.Content) {
+					t.Errorf("%s: %s: %q, %v", tc.name, p, got, err)
+				}
 			}
 		}
+	}
+}
+
+// withRule returns files plus a udev rule for bond.
+func withRule(files []File, bond, content string) []File {
+	return append(slices.Clone(files), File{Kind: Udev, Name: Prefix + bond + ".rules", Content: []byte(content)})
+}
+
+func TestWriteLayoutBothDirs(t *testing.T) {
+	for _, l := range []Layout{Persistent, Runtime} {
+		t.Run(l.Network, func(t *testing.T) {
+			root := t.TempDir()
+			foreignRule := filepath.Join(root, l.Udev, "70-persistent-net.rules")
+			if err := os.MkdirAll(filepath.Dir(foreignRule), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(foreignRule, []byte("# the admin's\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			// A temporary file a crashed Write left in the udev directory.
+			staleTemp := "." + Prefix + "bond0.rules" + tempMarker + "zz"
+			if err := os.WriteFile(filepath.Join(root, l.Udev, staleTemp), []byte("half"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			files := withRule(withRule(unitsOf("bond0", "aa"), "bond0", "ACTION==\"add\"\n"), "bond1", "ACTION==\"add\"\n")
+			res, err := Write(root, l, files)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []string{
+				l.Network + "/" + Prefix + "bond0-aa.network", l.Network + "/" + Prefix + "bond0.netdev",
+				l.Network + "/" + Prefix + "bond0.network",
+				l.Udev + "/" + Prefix + "bond0.rules", l.Udev + "/" + Prefix + "bond1.rules",
+			}
+			if !slices.Equal(res.Written, want) {
+				t.Errorf("Written %q, want %q", res.Written, want)
+			}
+			if want := []string{l.Udev + "/" + staleTemp}; !slices.Equal(res.Removed, want) {
+				t.Errorf("Removed %q, want %q", res.Removed, want)
+			}
+			// The other layout's directories stay empty.
+			other := Runtime
+			if l == Runtime {
+				other = Persistent
+			}
+			for _, d := range []string{other.Network, other.Udev} {
+				if _, err := os.Stat(filepath.Join(root, d)); !errors.Is(err, fs.ErrNotExist) {
+					t.Errorf("%s exists: %v", d, err)
+				}
+			}
+
+			// bond1 is gone: its rule is stale, bond0 no longer needs one.
+			res, err = Write(root, l, unitsOf("bond0", "aa"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := []string{l.Udev + "/" + Prefix + "bond0.rules", l.Udev + "/" + Prefix + "bond1.rules"}; !slices.Equal(res.Removed, want) {
+				t.Errorf("Removed %q, want %q", res.Removed, want)
+			}
+			if len(res.Written) != 0 || len(res.Unchanged) != 3 {
+				t.Errorf("second write: %+v", res)
+			}
+			entries, err := os.ReadDir(filepath.Join(root, l.Udev))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(entries) != 1 || entries[0].Name() != "70-persistent-net.rules" {
+				t.Errorf("udev directory holds %v", entries)
+			}
+			if got, _ := os.ReadFile(foreignRule); string(got) != "# the admin's\n" {
+				t.Errorf("foreign rule changed: %q", got)
+			}
+		})
+	}
+}
+
+func TestAddKeepsAndWriteRemovesFallback(t *testing.T) {
+	root := t.TempDir()
+	mustWrite(t, root, withRule(unitsOf("bond0", "aa"), "bond0", "x\n"))
+	fallback, err := RenderFallback(i350a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(fallback[0].Name, FallbackPrefix) {
+		t.Fatalf("fallback unit %s", fallback[0].Name)
+	}
+	res, err := Add(root, Persistent, fallback)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := rel(fallback[0].Name); !slices.Equal(res.Written, want) || len(res.Removed) != 0 {
+		t.Errorf("Add: %+v", res)
+	}
+	// Add removed nothing: the bond's units and rule are there.
+	if got := dirNames(t, root); len(got) != 4 {
+		t.Errorf("after Add: %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(root, Persistent.Udev, Prefix+"bond0.rules")); err != nil {
+		t.Error(err)
+	}
+	// The fallback unit is bondstrap's: a later Write without it removes it.
+	res = mustWrite(t, root, unitsOf("bond0", "aa"))
+	if want := []string{Persistent.Network + "/" + fallback[0].Name, Persistent.Udev + "/" + Prefix + "bond0.rules"}; !slices.Equal(res.Removed, want) {
+		t.Errorf("Removed %q, want %q", res.Removed, want)
+	}
+	// And Remove removes it too.
+	if _, err := Add(root, Persistent, fallback); err != nil {
+		t.Fatal(err)
+	}
+	res, err = Remove(root, Persistent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Removed) != 4 || !slices.Contains(res.Removed, Persistent.Network+"/"+fallback[0].Name) {
+		t.Errorf("Remove: %q", res.Removed)
+	}
+}
+
+// snapshot records every file, directory and link under root, by path
+// relative to root: content, link target, or "dir".
+func snapshot(t *testing.T, root string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		r, _ := filepath.Rel(root, p)
+		switch {
+		case d.Type()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			out[r] = "-> " + target
+			return err
+		case d.IsDir():
+			out[r] = "dir"
+		default:
+			content, err := os.ReadFile(p)
+			out[r] = string(content)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// noTemps fails if a temporary file of Write is left anywhere under root.
+func noTemps(t *testing.T, root string) {
+	t.Helper()
+	for p := range snapshot(t, root) {
+		base := filepath.Base(p)
+		for _, pattern := range []string{".10-bondstrap-*.tmp-*", ".05-bondstrap-*.tmp-*"} {
+			if ok, _ := filepath.Match(pattern, base); ok {
+				t.Errorf("temporary file %s left", p)
+			}
+		}
+	}
+}
+
+// failingWrite sets up a root where Write of the new set fails after it has
+// staged some of it.
+type failingWrite struct {
+	name string
+	// old is the set on disk before; new the set that fails.
+	old, new []File
+	// breakRoot makes staging of new fail part-way; it returns a function
+	// that undoes what must be undone before the checks (or nil).
+	breakRoot func(t *testing.T, root string) func()
+}
+
+func TestWriteAtomicOnFailure(t *testing.T) {
+	old := withRule(unitsOf("bond0", "aa", "bb"), "bond0", "old rule\n")
+	changed := func(rule string) []File {
+		files := unitsOf("bond0", "aa", "cc") // bb left, cc new
+		for i := range files {
+			files[i].Content = append(files[i].Content, "# changed\n"...)
+		}
+		return withRule(files, "bond0", rule)
+	}
+	cases := []failingWrite{
+		{
+			// The udev directory cannot be created: the network files,
+			// which sort first, are staged before the rule fails.
+			name: "udev dir is a file",
+			old:  unitsOf("bond0", "aa", "bb"),
+			new:  changed("new rule\n"),
+			breakRoot: func(t *testing.T, root string) func() {
+				p := filepath.Join(root, Persistent.Udev)
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(p, []byte("not a directory\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return nil
+			},
+		},
+		{
+			// A full disk: writing the last file's content fails (EFBIG
+			// under RLIMIT_FSIZE, as ENOSPC would) after the network
+			// files were staged.
+			name: "disk full at the last file",
+			old:  old,
+			new:  changed(strings.Repeat("# a long rule\n", 1<<20/8)),
+			breakRoot: func(t *testing.T, _ string) func() {
+				var lim syscall.Rlimit
+				if err := syscall.Getrlimit(syscall.RLIMIT_FSIZE, &lim); err != nil {
+					t.Skip(err)
+				}
+				small := lim
+				// Above what the test binary's own log needs.
+				small.Cur = 1 << 20
+				if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &small); err != nil {
+					t.Skip(err)
+				}
+				return func() {
+					if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &lim); err != nil {
+						t.Fatal(err)
+					}
+				}
+			},
+		},
+		{
+			// The rules directory is a symbolic link out of the root,
+			// which os.Root refuses to follow.
+			name: "udev dir leaves the root",
+			old:  unitsOf("bond0", "aa", "bb"),
+			new:  changed("new rule\n"),
+			breakRoot: func(t *testing.T, root string) func() {
+				if err := os.MkdirAll(filepath.Join(root, "etc/udev"), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Symlink("/", filepath.Join(root, Persistent.Udev)); err != nil {
+					t.Fatal(err)
+				}
+				return nil
+			},
+		},
+		{
+			// A directory where the rule goes: only the rename would
+			// fail, after the network files were renamed, unless Write
+			// finds it while staging.
+			name: "directory in the rule's place",
+			old:  old,
+			new:  withRule(changed("new rule\n"), "bond1", "new rule\n"),
+			breakRoot: func(t *testing.T, root string) func() {
+				if err := os.Mkdir(filepath.Join(root, Persistent.Udev, Prefix+"bond1.rules"), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				return nil
+			},
+		},
+		{
+			// A root mounted read-only where the rules go.
+			name: "udev dir read-only",
+			old:  old,
+			new:  changed("new rule\n"),
+			breakRoot: func(t *testing.T, root string) func() {
+				if os.Geteuid() == 0 {
+					t.Skip("root writes to read-only directories")
+				}
+				p := filepath.Join(root, Persistent.Udev)
+				if err := os.Chmod(p, 0o555); err != nil {
+					t.Fatal(err)
+				}
+				return func() { os.Chmod(p, 0o755) }
+			},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			mustWrite(t, root, tc.old)
+			before := snapshot(t, root)
+			undo := tc.breakRoot(t, root)
+			broken := snapshot(t, root)
+			res, err := Write(root, Persistent, tc.new)
+			if undo != nil {
+				undo()
+			}
+			if err == nil {
+				t.Fatalf("Write succeeded: %+v", res)
+			}
+			t.Logf("error (as expected): %v", err)
+			if len(res.Written)+len(res.Removed) != 0 {
+				t.Errorf("failed Write reports changes: %+v", res)
+			}
+			after := snapshot(t, root)
+			if !maps.Equal(after, broken) {
+				t.Errorf("the failed Write changed the root:\nbefore %q\nafter  %q", broken, after)
+			}
+			for _, f := range tc.old {
+				dir := Persistent.Network
+				if f.Kind == Udev {
+					dir = Persistent.Udev
+				}
+				if got := after[filepath.Join(dir, f.Name)]; got != string(f.Content) || before[filepath.Join(dir, f.Name)] != got {
+					t.Errorf("old %s is now %q", f.Name, got)
+				}
+			}
+			noTemps(t, root)
+		})
+	}
+}
+
+func TestWriteRefusesWrongKind(t *testing.T) {
+	for _, f := range []File{
+		{Kind: Udev, Name: Prefix + "bond0.network"},
+		{Kind: Udev, Name: Prefix + "bond0.netdev"},
+		{Kind: Network, Name: Prefix + "bond0.rules"},
+		{Kind: Udev, Name: "99-bondstrap-bond0.rules"},
+		{Kind: Udev, Name: Prefix + ".rules"},
+		{Kind: Network, Name: FallbackPrefix + ".network"},
+		{Kind: Udev, Name: "." + Prefix + "bond0.rules" + tempMarker + "1"},
+	} {
+		root := filepath.Join(t.TempDir(), "root")
+		if _, err := Write(root, Persistent, append(unitsOf("bond0"), f)); !errors.Is(err, ErrBadName) {
+			t.Errorf("kind %d name %q: err = %v, want ErrBadName", f.Kind, f.Name, err)
+		}
+		if _, err := os.Stat(root); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("kind %d name %q: root was created", f.Kind, f.Name)
+		}
+	}
+	// The same base name in both directories is fine (they differ).
+	root := t.TempDir()
+	if _, err := Write(root, Persistent, []File{{Kind: Network, Name: FallbackPrefix + "x.network", Content: []byte("x")},
+		{Kind: Udev, Name: FallbackPrefix + "x.rules", Content: []byte("y")}}); err != nil {
+		t.Errorf("fallback-prefixed names: %v", err)
+	}
+}
+
+// TestNoCryptoRand keeps crypto/rand out of the package: it blocks in early
+// boot until the kernel's entropy pool is seeded, and temporary names need
+// no secret.
+func TestNoCryptoRand(t *testing.T) {
+	paths, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	checked := 0
+	for _, p := range paths {
+		if strings.HasSuffix(p, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, p, nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, imp := range f.Imports {
+			if imp.Path.Value == `"crypto/rand"` {
+				t.Errorf("%s imports crypto/rand", p)
+			}
+		}
+		checked++
+	}
+	if checked == 0 {
+		t.Fatal("no source files")
 	}
 }

@@ -34,13 +34,16 @@ func usagef(format string, args ...any) error {
 }
 
 // exitCode maps an error to the exit status: 2 when the config, an inventory
-// file or the command line is wrong, else 1.
+// file or the command line is wrong, 3 for a degraded apply, else 1.
 func exitCode(err error) int {
 	var ue *usageError
 	var cfgErr netplan.ErrorList
 	var invErr *inventory.InventoryError
-	if errors.As(err, &ue) || errors.As(err, &cfgErr) || errors.As(err, &invErr) {
+	switch {
+	case errors.As(err, &ue) || errors.As(err, &cfgErr) || errors.As(err, &invErr):
 		return exitUsage
+	case errors.Is(err, stages.ErrDegraded):
+		return exitDegraded
 	}
 	return exitFailed
 }
@@ -175,7 +178,7 @@ func runRender(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := units.Write(f.root, files)
+	res, err := units.Write(f.root, units.Persistent, files)
 	if err != nil {
 		return err
 	}
@@ -188,16 +191,23 @@ func runApply(ctx context.Context, e *env, args []string) error {
 	f.StringVar(&f.root, "root", "/", "write units under `DIR`/"+units.Dir)
 	report := ""
 	f.StringVar(&report, "report", "/run/bondstrap/report.json", "write the JSON report to `FILE`")
+	runtime := false
+	f.BoolVar(&runtime, "runtime", false, "write the units to /run/systemd/network and enable systemd-networkd for this boot only (from an initramfs)")
 	if err := f.parse(args); err != nil {
 		return err
+	}
+	if runtime && f.root != "/" {
+		return usagef("--runtime writes under /run of the running system: it takes no --root")
 	}
 	cfg, err := netplan.Load(f.config)
 	if err != nil {
 		return err
 	}
-	_, err = stages.Apply(ctx, cfg, stages.Options{
-		Root: f.root, ReportPath: report, Logger: e.log, Out: e.stdout,
-	})
+	opts := stages.Options{Root: f.root, ReportPath: report, Logger: e.log, Out: e.stdout}
+	if runtime {
+		opts.Layout = units.Runtime
+	}
+	_, err = stages.Apply(ctx, cfg, opts)
 	return err
 }
 

@@ -9,12 +9,13 @@
 //	bondstrap validate -c FILE
 //	bondstrap plan     -c FILE [--inventory FILE] [-o table|json]
 //	bondstrap render   -c FILE --inventory FILE --root DIR
-//	bondstrap apply    -c FILE [--root DIR]
+//	bondstrap apply    -c FILE [--root DIR | --runtime] [--report FILE]
 //	bondstrap status   [-o table|json]
 //	bondstrap version
 //
-// Exit status: 0 success; 2 the config or the arguments are wrong; 1 anything
-// else failed.
+// Exit status: 0 success; 1 failed (apply undid everything); 2 the config or
+// the arguments are wrong (nothing was changed); 3 apply was degraded (the
+// host has a network, but not the declared one, or not persisted).
 package main
 
 import (
@@ -30,9 +31,10 @@ import (
 
 // Exit statuses.
 const (
-	exitOK     = 0
-	exitFailed = 1
-	exitUsage  = 2
+	exitOK       = 0
+	exitFailed   = 1
+	exitUsage    = 2
+	exitDegraded = 3
 )
 
 func main() {
@@ -60,7 +62,7 @@ var commands = []command{
 	{"validate", "-c FILE                                 check a config, change nothing", runValidate},
 	{"plan", "-c FILE [--inventory FILE] [-o table|json]  which NICs each bond gets, and why", runPlan},
 	{"render", "-c FILE --inventory FILE --root DIR       write the networkd units of that plan", runRender},
-	{"apply", "-c FILE [--root DIR]                       provision now: bond, address, persist", runApply},
+	{"apply", "-c FILE [--root DIR | --runtime]           provision now: bond, address, persist", runApply},
 	{"status", "[-o table|json]                           the live bonds", runStatus},
 	{"version", "                                          print the version", runVersion},
 }
@@ -98,7 +100,7 @@ func usage(w io.Writer) {
 	for _, c := range commands {
 		fmt.Fprintf(w, "  bondstrap %-8s %s\n", c.name, c.synopsis)
 	}
-	fmt.Fprintln(w, "\nexit status: 0 success, 2 the config or the arguments are wrong, 1 anything else failed")
+	fmt.Fprintln(w, "\nexit status: 0 success, 1 failed (nothing left changed), 2 the config or the arguments are wrong,\n3 degraded (a network for this boot, not the declared one or not persisted)")
 }
 
 // newLogger logs text to w at the level BONDSTRAP_LOG names (debug, info,

@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/bondstrap/bondstrap/detect/inventory"
+	"github.com/bondstrap/bondstrap/netplan/spec"
 
 	"github.com/bondstrap/bondstrap/detect"
 	"github.com/bondstrap/bondstrap/netplan"
@@ -79,6 +80,9 @@ func printPlan(w io.Writer, plan *netplan.Plan) error {
 			}
 			fmt.Fprintf(t, "  -  %s\tleft out: %s\n", d.NIC, d.Reason)
 		}
+		if b.OmittedDecisions > 0 {
+			fmt.Fprintf(t, "  -  and %d more NICs that match no interface of %s\n", b.OmittedDecisions, b.Name)
+		}
 	}
 	if len(plan.Unused) > 0 {
 		names := make([]string, len(plan.Unused))
@@ -103,7 +107,7 @@ func printWriteResult(w io.Writer, res units.WriteResult) {
 }
 
 // printStatus shows what /proc/net/bonding/<bond> shows, plus addresses and
-// counters.
+// counters. Parameters are shown in the config's words, those the mode uses.
 func printStatus(w io.Writer, bonds []detect.BondStatus) error {
 	if len(bonds) == 0 {
 		fmt.Fprintln(w, "no bonds")
@@ -117,40 +121,28 @@ func printStatus(w io.Writer, bonds []detect.BondStatus) error {
 		fmt.Fprintf(t, "%s  mode %s  mii %s  oper %s  mac %s  mtu %d\n", b.Name, b.Mode,
 			orDash(b.MIIStatus), orDash(b.OperState), orDash(b.MAC), b.MTU)
 		if b.ActiveMember != "" || b.Primary != "" {
-			fmt.Fprintf(t, "  active member %s  primary %s  primary-reselect %s\n",
-				orDash(b.ActiveMember), orDash(b.Primary), orDash(b.PrimaryReselect))
+			fmt.Fprintf(t, "  active member %s  primary %s\n", orDash(b.ActiveMember), orDash(b.Primary))
 		}
-		fmt.Fprintf(t, "  miimon %dms  updelay %dms  downdelay %dms  min-links %d",
-			b.MIIMonMs, b.UpDelayMs, b.DownDelayMs, b.MinLinks)
-		if b.XmitHashPolicy != "" && hashesFlows(b.Mode) {
-			fmt.Fprintf(t, "  xmit-hash %s", b.XmitHashPolicy)
+		if params := shownParameters(b); len(params) > 0 {
+			fmt.Fprintf(t, "  %s\n", strings.Join(params, "  "))
 		}
-		fmt.Fprintln(t)
-		if b.ARPIntervalMs > 0 {
-			fmt.Fprintf(t, "  arp-interval %dms  targets %s  validate %s\n",
-				b.ARPIntervalMs, strings.Join(b.ARPIPTargets, ","), orDash(b.ARPValidate))
-		}
-		if b.Mode == "802.3ad" {
-			fmt.Fprintf(t, "  lacp-rate %s  ad-select %s", orDash(b.LACPRate), orDash(b.ADSelect))
-			if b.AD != nil {
-				fmt.Fprintf(t, "  aggregator %d  ports %d  actor key %d  partner key %d  partner mac %s",
-					b.AD.AggregatorID, b.AD.NumPorts, b.AD.ActorKey, b.AD.PartnerKey, b.AD.PartnerMAC)
-			}
-			fmt.Fprintln(t)
+		if b.Mode == spec.LACP && b.AD != nil {
+			fmt.Fprintf(t, "  aggregator %d  ports %d  actor key %d  partner key %d  partner mac %s\n",
+				b.AD.AggregatorID, b.AD.NumPorts, b.AD.ActorKey, b.AD.PartnerKey, b.AD.PartnerMAC)
 		}
 		fmt.Fprintf(t, "  addresses %s\n", orDash(strings.Join(b.Addresses, " ")))
 		c := b.Counters
 		fmt.Fprintf(t, "  rx %d pkts %d B %d err %d drop  tx %d pkts %d B %d err %d drop\n",
 			c.RxPackets, c.RxBytes, c.RxErrors, c.RxDropped, c.TxPackets, c.TxBytes, c.TxErrors, c.TxDropped)
 		header := "  MEMBER\tSTATE\tMII\tSPEED\tDUPLEX\tLINK FAILURES\tPERMANENT MAC"
-		if b.Mode == "802.3ad" {
+		if b.Mode == spec.LACP {
 			header += "\tAGGREGATOR\tACTOR STATE\tPARTNER STATE"
 		}
 		fmt.Fprintln(t, header)
 		for _, m := range b.Members {
 			fmt.Fprintf(t, "  %s\t%s\t%s\t%s\t%s\t%d\t%s", m.Name, orDash(m.State), orDash(m.MIIStatus),
 				speed(m.SpeedMbps), orDash(m.Duplex), m.LinkFailureCount, orDash(m.PermanentMAC))
-			if b.Mode == "802.3ad" {
+			if b.Mode == spec.LACP {
 				fmt.Fprintf(t, "\t%d\t%s\t%s", m.AggregatorID, m.ActorPortState, m.PartnerPortState)
 			}
 			fmt.Fprintln(t)
@@ -159,12 +151,37 @@ func printStatus(w io.Writer, bonds []detect.BondStatus) error {
 	return t.Flush()
 }
 
-// hashesFlows reports whether a bonding mode spreads flows over members by
-// the transmit hash policy.
-func hashesFlows(mode string) bool {
-	switch mode {
-	case "balance-xor", "802.3ad", "balance-tlb", "balance-alb":
+// shownParameters are "key value" pairs of the parameters the bond's mode
+// uses, in spec order: the kernel reports every option, but a hash policy
+// means nothing in active-backup.
+func shownParameters(b detect.BondStatus) []string {
+	var out []string
+	for _, p := range spec.Params {
+		v, ok := b.Parameters[p.Key]
+		if !ok || !p.AcceptedIn(b.Mode) || !usedIn(p, b.Mode) {
+			continue
+		}
+		out = append(out, p.Key+" "+v)
+	}
+	return out
+}
+
+// usedIn reports whether a parameter the kernel accepts in mode also has an
+// effect there (the kernel accepts a hash policy in every mode).
+func usedIn(p *spec.Param, mode string) bool {
+	m, ok := spec.LookupMode(mode)
+	if !ok {
 		return true
 	}
-	return false
+	switch p.Key {
+	case "transmit-hash-policy":
+		return m.Hashes
+	case "ad-select":
+		return mode == spec.LACP
+	case "learn-packet-interval", "tlb-dynamic-lb":
+		return mode == spec.BalanceTLB || mode == spec.BalanceALB
+	case "fail-over-mac-policy":
+		return mode == spec.ActiveBackup
+	}
+	return true
 }

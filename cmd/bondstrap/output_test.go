@@ -11,15 +11,18 @@ import (
 func TestPrintStatus(t *testing.T) {
 	bonds := []detect.BondStatus{{
 		Name: "bond0", Mode: "active-backup", MIIStatus: "up", OperState: "up", MAC: "52:54:00:12:34:01", MTU: 1500,
-		ActiveMember: "eth1", Primary: "eth0", PrimaryReselect: "always", MIIMonMs: 100, XmitHashPolicy: "layer2",
-		Addresses: []string{"192.0.2.173/24"},
-		Counters:  detect.Counters{RxPackets: 4, TxPackets: 8},
+		ActiveMember: "eth1", Primary: "eth0",
+		Parameters: map[string]string{"primary-reselect-policy": "always", "mii-monitor-interval": "100ms", "transmit-hash-policy": "layer2"},
+		Addresses:  []string{"192.0.2.173/24"},
+		Counters:   detect.Counters{RxPackets: 4, TxPackets: 8},
 		Members: []detect.MemberStatus{
 			{Name: "eth0", State: "backup", MIIStatus: "down", SpeedMbps: 10000, Duplex: "full", LinkFailureCount: 1, PermanentMAC: "52:54:00:12:34:01"},
 			{Name: "eth1", State: "active", MIIStatus: "up", SpeedMbps: 10000, Duplex: "full", PermanentMAC: "52:54:00:12:34:02"},
 		},
 	}, {
-		Name: "bond1", Mode: "802.3ad", MIIStatus: "up", LACPRate: "fast", ADSelect: "stable", XmitHashPolicy: "layer3+4",
+		Name: "bond1", Mode: "802.3ad", MIIStatus: "up",
+		Parameters: map[string]string{"lacp-rate": "fast", "ad-select": "stable", "transmit-hash-policy": "layer3+4",
+			"packets-per-member": "1"},
 		AD: &detect.ADInfo{AggregatorID: 1, NumPorts: 2, ActorKey: 15, PartnerKey: 1, PartnerMAC: "00:00:00:00:00:00"},
 		Members: []detect.MemberStatus{
 			{Name: "eth2", State: "active", MIIStatus: "up", SpeedMbps: 25000, Duplex: "full", AggregatorID: 1,
@@ -33,22 +36,27 @@ func TestPrintStatus(t *testing.T) {
 	s := out.String()
 	for _, want := range []string{
 		"bond0  mode active-backup  mii up",
-		"active member eth1  primary eth0  primary-reselect always",
+		"active member eth1  primary eth0",
+		"mii-monitor-interval 100ms  primary-reselect-policy always",
 		"addresses 192.0.2.173/24",
 		"rx 4 pkts",
 		"eth0    backup  down  10G    full    1",
 		"bond1  mode 802.3ad",
-		"lacp-rate fast  ad-select stable  aggregator 1  ports 2  actor key 15  partner key 1  partner mac 00:00:00:00:00:00",
-		"xmit-hash layer3+4",
+		"lacp-rate fast  transmit-hash-policy layer3+4  ad-select stable",
+		"aggregator 1  ports 2  actor key 15  partner key 1  partner mac 00:00:00:00:00:00",
 		"activity,aggregation",
 	} {
 		if !strings.Contains(s, want) {
 			t.Errorf("status lacks %q:\n%s", want, s)
 		}
 	}
-	// The hash policy means nothing in active-backup: not shown there.
-	if bond0 := s[:strings.Index(s, "bond1")]; strings.Contains(bond0, "xmit-hash") {
+	// The hash policy means nothing in active-backup, packets-per-member
+	// nothing outside balance-rr: not shown there.
+	if bond0 := s[:strings.Index(s, "bond1")]; strings.Contains(bond0, "transmit-hash-policy") {
 		t.Errorf("active-backup shows a transmit hash policy:\n%s", bond0)
+	}
+	if strings.Contains(s, "packets-per-member") {
+		t.Errorf("802.3ad shows packets-per-member:\n%s", s)
 	}
 	out.Reset()
 	if err := printStatus(&out, nil); err != nil || out.String() != "no bonds\n" {

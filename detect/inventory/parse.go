@@ -35,17 +35,38 @@ func (e *InventoryError) Error() string {
 // Unwrap returns the underlying error.
 func (e *InventoryError) Unwrap() error { return e.Err }
 
+// Limits of an inventory, so that a runaway file cannot exhaust an
+// early-boot machine's memory: the largest servers have a few hundred
+// ports, and one NIC takes about 400 bytes of JSON.
+const (
+	// MaxNICs is the most interfaces an inventory may list.
+	MaxNICs = 4096
+	// MaxFileSize is the largest inventory file read, in bytes.
+	MaxFileSize = 4 << 20
+)
+
 // LoadFile reads and parses the inventory JSON at path. A file that cannot
 // be read is reported as an *InventoryError that wraps the os error.
 func LoadFile(path string) (Inventory, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
+	fail := func(err error) (Inventory, error) {
 		msg := err.Error()
 		var pe *os.PathError
 		if errors.As(err, &pe) {
 			msg = "cannot read: " + pe.Err.Error()
 		}
 		return Inventory{}, &InventoryError{File: path, Msg: msg, Err: err}
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fail(err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return fail(err)
+	}
+	if len(data) > MaxFileSize {
+		return Inventory{}, &InventoryError{File: path, Msg: fmt.Sprintf("larger than %d bytes: an inventory lists at most %d NICs", MaxFileSize, MaxNICs)}
 	}
 	return Parse(path, data)
 }
@@ -78,6 +99,9 @@ func Parse(name string, data []byte) (Inventory, error) {
 	}
 	if top.Interfaces == nil {
 		return fail("interfaces", "required: a list of interfaces")
+	}
+	if n := len(*top.Interfaces); n > MaxNICs {
+		return fail("interfaces", "lists %d interfaces: at most %d", n, MaxNICs)
 	}
 
 	inv := Inventory{Interfaces: make([]NIC, 0, len(*top.Interfaces))}

@@ -86,18 +86,20 @@ func repoFile(t *testing.T, rel string) []byte {
 }
 
 // checkInitramfsBond checks a booted root whose initramfs ran bondstrap, and nothing
-// in the root did: the report in /run/bondstrap is the initramfs run's (units under
-// /run/bondstrap/root) and older than the root's systemd, the units are in
-// /run/systemd/network and not in /etc, and systemd-networkd runs bond0 over the
-// two virtio NICs with the MAC and lease that bondstrap provisioned. It returns the
-// report's write time, in Unix seconds.
+// in the root did: the report in /run/bondstrap is the initramfs run's (apply
+// --runtime: units written under /run/systemd/network) and older than the root's
+// systemd, the units are in /run/systemd/network and not in /etc, systemd-networkd is
+// enabled for this boot in /run/systemd/system, and it runs bond0 over the two virtio
+// NICs with the MAC and lease that bondstrap provisioned. It returns the report's
+// write time, in Unix seconds.
 func checkInitramfsBond(ctx context.Context, t *testing.T, v *vm.VM, boot string) (reported int64, got bondState) {
 	t.Helper()
 	members := []string{v.Iface(0), v.Iface(1)}
 	slices.Sort(members)
-	if out := v.MustRun(t, "cat /run/bondstrap/report.json"); !strings.Contains(out, `"root": "/run/bondstrap/root"`) && !strings.Contains(out, `"root":"/run/bondstrap/root"`) {
-		t.Errorf("%s: report.json is not the initramfs run's (units under /run/bondstrap/root):\n%s", boot, out)
+	if out := v.MustRun(t, "cat /run/bondstrap/report.json"); !strings.Contains(out, `"run/systemd/network/10-bondstrap-bond0.netdev"`) {
+		t.Errorf("%s: report.json is not the initramfs run's (units under run/systemd/network):\n%s", boot, out)
 	}
+	v.MustRun(t, "test -L /run/systemd/system/multi-user.target.wants/systemd-networkd.service")
 	provisioned := readReport(t, v, boot)
 	times := strings.Fields(v.MustRun(t, "stat -c %Y /run/bondstrap/report.json; systemctl show -p UserspaceTimestamp --timestamp=unix --value"))
 	if len(times) != 2 {

@@ -137,7 +137,17 @@ func linkState(t *testing.T, v *vm.VM) map[string]string {
 // units reads the networkd units apply wrote under root in the guest.
 func units(t *testing.T, v *vm.VM, root string) map[string]string {
 	t.Helper()
-	dir := strings.TrimSuffix(root, "/") + "/etc/systemd/network"
+	return unitsIn(t, v, strings.TrimSuffix(root, "/")+"/etc/systemd/network")
+}
+
+// runtimeUnits reads the networkd units apply wrote for this boot only.
+func runtimeUnits(t *testing.T, v *vm.VM) map[string]string {
+	t.Helper()
+	return unitsIn(t, v, "/run/systemd/network")
+}
+
+func unitsIn(t *testing.T, v *vm.VM, dir string) map[string]string {
+	t.Helper()
 	out := v.MustRun(t, "ls "+dir+" 2>/dev/null || true")
 	files := make(map[string]string)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -208,8 +218,8 @@ bondstrap:
 	if b.MAC != v.NICs[0].MAC {
 		t.Errorf("bond MAC %s, want its first member's %s", b.MAC, v.NICs[0].MAC)
 	}
-	if b.MIIMonMs != 100 {
-		t.Errorf("miimon %d, want 100", b.MIIMonMs)
+	if b.Parameters["mii-monitor-interval"] != "100ms" {
+		t.Errorf("miimon %q, want 100ms", b.Parameters["mii-monitor-interval"])
 	}
 	for _, m := range b.Members {
 		if m.SpeedMbps != 10000 || m.MIIStatus != "up" {
@@ -487,8 +497,8 @@ network:
 	if got, want := memberNames(b1), []string{v.Iface(2), v.Iface(3)}; !slices.Equal(got, want) {
 		t.Errorf("bond1 members %v, want %v", got, want)
 	}
-	if b1.XmitHashPolicy != "layer2+3" {
-		t.Errorf("bond1 xmit hash policy %q", b1.XmitHashPolicy)
+	if b1.Parameters["transmit-hash-policy"] != "layer2+3" {
+		t.Errorf("bond1 xmit hash policy %q", b1.Parameters["transmit-hash-policy"])
 	}
 	for _, m := range b0.Members {
 		if m.SpeedMbps != 25000 {
@@ -574,8 +584,8 @@ bondstrap:
 		t.Fatal(err)
 	}
 	r = apply(t, v, "--root /sysroot")
-	if r.Exit != 0 {
-		t.Fatalf("apply with fallback: exit %d\n%s", r.Exit, tailLines(r.Stderr, 30))
+	if r.Exit != 3 {
+		t.Fatalf("apply with fallback: exit %d, want 3 (degraded)\n%s", r.Exit, tailLines(r.Stderr, 30))
 	}
 	lease, err := v.Net.WaitLease(ctx, 1, v.NICs[2].MAC)
 	if err != nil {
@@ -589,11 +599,19 @@ bondstrap:
 	if rep.Outcome != stages.OutcomeDegraded || !rep.FallbackUsed || rep.Fallback == nil || rep.Fallback.NIC != v.Iface(2) {
 		t.Errorf("report outcome %q fallback %+v", rep.Outcome, rep.Fallback)
 	}
-	files := units(t, v, "/sysroot")
+	// The fallback is for this boot: nothing persisted under the root (the next
+	// boot tries the bond again), its unit in /run/systemd/network.
+	if files := units(t, v, "/sysroot"); len(files) != 0 {
+		t.Errorf("the fallback persisted units under the root: %v", files)
+	}
+	files := runtimeUnits(t, v)
 	if len(files) != 1 {
-		t.Errorf("fallback units %v, want one .network", files)
+		t.Errorf("fallback units %v, want one .network in /run/systemd/network", files)
 	}
 	for name, f := range files {
+		if !strings.HasPrefix(name, "05-bondstrap-fallback-") {
+			t.Errorf("fallback unit %s does not sort before the bond units", name)
+		}
 		if !strings.Contains(f, "PermanentMACAddress="+v.NICs[2].MAC) || !strings.Contains(f, "DHCP=ipv4") {
 			t.Errorf("%s:\n%s", name, f)
 		}
@@ -642,8 +660,8 @@ network:
 	}
 	mustApply(t, v)
 	b := status(t, v)["bond0"]
-	if b.Mode != "802.3ad" || b.LACPRate != "fast" || b.XmitHashPolicy != "layer3+4" || b.MIIMonMs != 100 {
-		t.Errorf("bond0: mode %s lacp-rate %s xmit %s miimon %d", b.Mode, b.LACPRate, b.XmitHashPolicy, b.MIIMonMs)
+	if p := b.Parameters; b.Mode != "802.3ad" || p["lacp-rate"] != "fast" || p["transmit-hash-policy"] != "layer3+4" || p["mii-monitor-interval"] != "100ms" {
+		t.Errorf("bond0: mode %s parameters %v", b.Mode, p)
 	}
 	if got, want := memberNames(b), []string{v.Iface(0), v.Iface(1)}; !slices.Equal(got, want) {
 		t.Errorf("members %v, want %v", got, want)

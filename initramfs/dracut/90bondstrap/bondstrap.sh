@@ -18,17 +18,16 @@ if [ ! -e /run/bondstrap/initramfs.done ]; then
 			# max_bonds=0: loading the module must not create a bond0 of its own.
 			modprobe bonding max_bonds=0 2>/dev/null
 			info "bondstrap: apply -c $_bs_conf"
-			if /usr/bin/bondstrap apply -c "$_bs_conf" --root /run/bondstrap/root \
-				--report /run/bondstrap/report.json; then
-				if [ -d /run/bondstrap/root/etc/systemd/network ]; then
-					mkdir -p /run/systemd/network
-					cp -a /run/bondstrap/root/etc/systemd/network/. /run/systemd/network/
-				fi
-			else
-				# bondstrap has undone its work (or fallen back as configured);
-				# the boot goes on either way, the console says why.
-				warn "bondstrap: apply failed (exit $?), see the messages above"
-			fi
+			# --runtime: the units go to /run/systemd/network and systemd-networkd
+			# is enabled for this boot in /run/systemd/system; /run survives the
+			# switch to the real root, whose networkd takes the bonds over and
+			# keeps the lease.
+			/usr/bin/bondstrap apply -c "$_bs_conf" --runtime --report /run/bondstrap/report.json
+			case $? in
+			0) ;;
+			3) warn "bondstrap: degraded (exit 3): a network for this boot, not the declared one; see the messages above" ;;
+			*) warn "bondstrap: apply failed (exit $?): everything undone; see the messages above" ;;
+			esac
 		fi
 	fi
 	: >/run/bondstrap/initramfs.done

@@ -43,7 +43,7 @@ install() {
 	if [ -f /etc/bondstrap/bondstrap.yaml ]; then
 		inst_simple /etc/bondstrap/bondstrap.yaml
 	fi
-	inst_multiple -o modprobe mkdir cp
+	inst_multiple -o modprobe mkdir
 	# The root's interface naming (systemd .link files; udev applies them here too):
 	# a NIC must have its final name before it is bonded. An enslaved NIC is up and
 	# the kernel refuses to rename it; dracut clears the initramfs's udev database at
