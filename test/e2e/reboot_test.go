@@ -16,7 +16,9 @@ import (
 )
 
 // rebootConfig bonds every virtio NIC (PCI 1af4:1000) in active-backup with DHCP:
-// the e1000 the VM also has must stay out.
+// the e1000 the VM also has must stay out. Three parameters are ones systemd 252's
+// networkd cannot set (vlan+srcmac, arp_missed_max, ns_ip6_target): a udev rule
+// persists them.
 const rebootConfig = `network:
   version: 2
   ethernets:
@@ -29,8 +31,25 @@ const rebootConfig = `network:
       parameters:
         mode: active-backup
         mii-monitor-interval: 100
+        transmit-hash-policy: vlan+srcmac
+        arp-missed-max: 5
+        ns-ip6-targets: ["2001:db8::1"]
       dhcp4: true
 `
+
+// networkdLinks are the links `systemctl enable systemd-networkd` makes: removed
+// from the root, as on a Debian or RHEL install, where networkd is off by default.
+var networkdLinks = []string{
+	"/etc/systemd/system/multi-user.target.wants/systemd-networkd.service",
+	"/etc/systemd/system/sockets.target.wants/systemd-networkd.socket",
+	"/etc/systemd/system/dbus-org.freedesktop.network1.service",
+	"/etc/systemd/system/network-online.target.wants/systemd-networkd-wait-online.service",
+	"/etc/systemd/system/sysinit.target.wants/systemd-network-generator.service",
+}
+
+// leaseTime is dnsmasq's shortest: the test waits for the lease bondstrap got to
+// expire and checks that systemd-networkd kept it.
+const leaseTime = 2 * time.Minute
 
 // bondState is what the guest reports about bond0 on one boot.
 type bondState struct {
@@ -43,10 +62,14 @@ type bondState struct {
 }
 
 // TestPersistAcrossReboot proves that what bondstrap persists brings the same network
-// back: a Debian root with systemd boots, bondstrap-firstboot.service bonds the two
-// virtio NICs and gets a lease, writes the systemd-networkd units and marks itself
-// done; after a reboot bondstrap does not run, and systemd-networkd alone brings bond0
-// up with the same members, MAC, address (the same dnsmasq lease) and default route.
+// back, and that somebody keeps the lease: a Debian root with systemd, networkd not
+// enabled (the distribution's default), boots; bondstrap-firstboot.service bonds the
+// two virtio NICs and gets a lease, writes the systemd-networkd units (and the udev
+// rule for what networkd cannot set), enables systemd-networkd and marks itself done.
+// networkd takes the bond over on that same boot: past the expiry of the 2-minute
+// lease bondstrap got, bond0 still has its address, renewed. After a reboot
+// bondstrap does not run, and systemd-networkd alone brings bond0 up with the same
+// members, MAC, options, address (the same dnsmasq lease) and default route.
 func TestPersistAcrossReboot(t *testing.T) {
 	root := vm.RequireRoot(t)
 	bin := vm.BondstrapBinary(t)
@@ -67,14 +90,14 @@ func TestPersistAcrossReboot(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	dir := t.TempDir()
-	disk, err := vm.NewRootDisk(ctx, root, dir, []initrd.File{
+	disk, err := vm.NewRootDiskRemoving(ctx, root, dir, []initrd.File{
 		{Path: "/usr/bin/bondstrap", Data: binData, Mode: 0o755},
 		{Path: "/etc/bondstrap/bondstrap.yaml", Data: []byte(rebootConfig), Mode: 0o644},
 		{Path: "/etc/systemd/system/bondstrap-firstboot.service", Data: unit, Mode: 0o644},
 	}, []vm.Symlink{{ // systemctl enable, as its [Install] section says
 		Path:   "/etc/systemd/system/multi-user.target.wants/bondstrap-firstboot.service",
 		Target: "/etc/systemd/system/bondstrap-firstboot.service",
-	}})
+	}}, networkdLinks)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,6 +105,7 @@ func TestPersistAcrossReboot(t *testing.T) {
 
 	v := vm.New(t, vm.Config{
 		NICs:     []vm.NIC{vm.Virtio(10000), vm.Virtio(10000), vm.E1000()},
+		Segments: []vm.Segment{{DHCP: &vm.DHCP{LeaseTime: leaseTime}}},
 		MemoryMB: 1024,
 		Root:     disk,
 	})
@@ -105,6 +129,13 @@ func TestPersistAcrossReboot(t *testing.T) {
 	provisioned := readReport(t, v, "boot 1")
 	first := readBond(ctx, t, v, "boot 1")
 	checkBond(t, "boot 1", first, members, v)
+	for _, l := range networkdLinks {
+		v.MustRun(t, "test -L "+l)
+	}
+	if state := strings.TrimSpace(v.MustRun(t, "systemctl is-active systemd-networkd.service || true")); state != "active" {
+		t.Errorf("boot 1: systemd-networkd is %s: nothing renews the lease", state)
+	}
+	checkLeaseKept(ctx, t, v, provisioned)
 
 	// Boot 2: the same disk; only systemd-networkd.
 	rctx, rcancel := context.WithTimeout(ctx, 5*time.Minute)
@@ -128,6 +159,12 @@ func TestPersistAcrossReboot(t *testing.T) {
 	}
 	second := readBond(ctx, t, v, "boot 2")
 	checkBond(t, "boot 2", second, members, v)
+	// What networkd cannot set, the udev rule did.
+	for file, want := range map[string]string{"xmit_hash_policy": "vlan+srcmac 5", "arp_missed_max": "5", "ns_ip6_target": "2001:db8::1"} {
+		if got := strings.TrimSpace(v.MustRun(t, "cat /sys/class/net/bond0/bonding/"+file)); got != want {
+			t.Errorf("boot 2: bond0 %s is %q, want %q (udev rule 10-bondstrap-bond0.rules)", file, got, want)
+		}
+	}
 
 	if second.MAC != first.MAC || second.Addr != first.Addr || second.Gateway != first.Gateway || second.Mode != first.Mode {
 		t.Errorf("bond0 differs across the reboot:\nboot 1: %+v\nboot 2: %+v", first, second)
@@ -148,6 +185,69 @@ echo "MAC $(cat /sys/class/net/bondprobe/address), addr_assign_type $(cat /sys/c
 	}
 	t.Logf("same network on both boots: bond0 %s (%s) over %v, %s via %s; lease client id %s",
 		second.MAC, second.Mode, second.Members, second.Addr, second.Gateway, second.Lease.ClientID)
+}
+
+// checkLeaseKept waits until the lease bondstrap got has expired, then checks that
+// bond0 still has the address with time to live, and that dnsmasq renewed it.
+func checkLeaseKept(ctx context.Context, t *testing.T, v *vm.VM, p provisioning) {
+	t.Helper()
+	var rep struct {
+		Bonds []struct {
+			Address *struct {
+				Lease *struct {
+					Seconds  int64     `json:"lease_seconds"`
+					Obtained time.Time `json:"obtained"`
+				} `json:"lease"`
+			} `json:"address"`
+		} `json:"bonds"`
+	}
+	if err := json.Unmarshal([]byte(v.MustRun(t, "cat /run/bondstrap/report.json")), &rep); err != nil || len(rep.Bonds) == 0 ||
+		rep.Bonds[0].Address == nil || rep.Bonds[0].Address.Lease == nil {
+		t.Fatalf("boot 1: no lease in the report: %v", err)
+	}
+	l := rep.Bonds[0].Address.Lease
+	if l.Seconds != int64(leaseTime/time.Second) {
+		t.Fatalf("boot 1: bondstrap's lease is %ds, want dnsmasq's %s", l.Seconds, leaseTime)
+	}
+	// The guest's clock and this one agree to the second; wait past the expiry.
+	expiry := l.Obtained.Add(leaseTime + 5*time.Second)
+	t.Logf("boot 1: bondstrap's lease expires at %s; waiting %s", expiry.Format(time.TimeOnly), time.Until(expiry).Round(time.Second))
+	select {
+	case <-time.After(time.Until(expiry)):
+	case <-ctx.Done():
+		t.Fatal(ctx.Err())
+	}
+	var addrs []struct {
+		AddrInfo []struct {
+			Local string `json:"local"`
+			Valid int64  `json:"valid_life_time"`
+		} `json:"addr_info"`
+	}
+	out := v.MustRun(t, "ip -j -4 addr show dev bond0")
+	if err := json.Unmarshal([]byte(out), &addrs); err != nil {
+		t.Fatal(err)
+	}
+	kept := false
+	for _, a := range addrs {
+		for _, ai := range a.AddrInfo {
+			if ai.Local == p.Addr.Addr().String() && ai.Valid > 0 {
+				kept = true
+				t.Logf("boot 1: after the lease bondstrap got expired, bond0 has %s valid for %ds more", ai.Local, ai.Valid)
+			}
+		}
+	}
+	if !kept {
+		t.Errorf("boot 1: the lease expired and nobody kept it: bond0 %s", out)
+	}
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	lease, err := v.Net.WaitLease(lctx, 0, p.MAC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !lease.Expiry.After(l.Obtained.Add(leaseTime)) {
+		t.Errorf("boot 1: dnsmasq's lease for %s ends %s: not renewed past bondstrap's", p.MAC, lease.Expiry)
+	}
 }
 
 // waitBooted waits for systemd to finish booting (an event in systemd, not a poll

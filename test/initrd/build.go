@@ -18,6 +18,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 )
@@ -53,9 +54,19 @@ type Spec struct {
 	Bondstrap string
 	// Files are extra files, e.g. a config under /etc/bondstrap.
 	Files []File
+	// HostBinaries are dynamically linked programs of the host, installed with
+	// the shared libraries ldd names for them (the host is Debian like the
+	// guest's userland would be): iproute2's ip for `ip -j`, which busybox
+	// lacks.
+	HostBinaries []HostBinary
 	// Gzip compresses the archive. Uncompressed archives are larger but spare the
 	// emulated CPU the decompression.
 	Gzip bool
+}
+
+// HostBinary is a program of the host: Src on the host, Dst in the guest.
+type HostBinary struct {
+	Src, Dst string
 }
 
 // File is an extra file for the archive. Path is absolute in the guest.
@@ -145,6 +156,11 @@ func archive(s Spec) (*Archive, error) {
 			return nil, err
 		}
 	}
+	for _, b := range s.HostBinaries {
+		if err := addDynamic(a, b.Src, b.Dst); err != nil {
+			return nil, err
+		}
+	}
 	for _, f := range s.Files {
 		mode := f.Mode
 		if mode == 0 {
@@ -209,6 +225,51 @@ func addStatic(a *Archive, src, dst string) error {
 		}
 	}
 	a.AddFile(dst, data, 0o755)
+	return nil
+}
+
+// addDynamic adds a dynamically linked program and every library ldd resolves
+// for it, at their host paths.
+func addDynamic(a *Archive, src, dst string) error {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return fmt.Errorf("initramfs: %w", err)
+	}
+	for d := path.Dir(strings.TrimPrefix(dst, "/")); d != "."; d = path.Dir(d) {
+		if !a.Has(d) {
+			a.AddDir(d, 0o755)
+		}
+	}
+	a.AddFile(dst, data, 0o755)
+	out, err := exec.Command("ldd", src).Output()
+	if err != nil {
+		return fmt.Errorf("initramfs: ldd %s: %w", src, err)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		lib := ""
+		switch {
+		case len(f) >= 3 && f[1] == "=>" && strings.HasPrefix(f[2], "/"):
+			lib = f[2]
+		case len(f) >= 1 && strings.HasPrefix(f[0], "/"):
+			lib = f[0] // the dynamic loader
+		default:
+			continue
+		}
+		if a.Has(strings.TrimPrefix(lib, "/")) {
+			continue
+		}
+		data, err := os.ReadFile(lib)
+		if err != nil {
+			return fmt.Errorf("initramfs: %s needs %s: %w", src, lib, err)
+		}
+		for d := path.Dir(strings.TrimPrefix(lib, "/")); d != "."; d = path.Dir(d) {
+			if !a.Has(d) {
+				a.AddDir(d, 0o755)
+			}
+		}
+		a.AddFile(strings.TrimPrefix(lib, "/"), data, 0o755)
+	}
 	return nil
 }
 

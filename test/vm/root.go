@@ -135,6 +135,12 @@ type Symlink struct {
 // owned by root with their Mode; existing files are replaced; missing parent
 // directories are made. The cached image stays untouched.
 func NewRootDisk(ctx context.Context, p RootPaths, dir string, files []initrd.File, links []Symlink) (*Root, error) {
+	return NewRootDiskRemoving(ctx, p, dir, files, links, nil)
+}
+
+// NewRootDiskRemoving is NewRootDisk that also removes the files (or symbolic
+// links) remove from the copy first: to boot the root with a unit disabled, say.
+func NewRootDiskRemoving(ctx context.Context, p RootPaths, dir string, files []initrd.File, links []Symlink, remove []string) (*Root, error) {
 	img := filepath.Join(dir, "root.img")
 	if out, err := exec.CommandContext(ctx, "cp", "--sparse=always", "--reflink=auto", p.Image, img).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("vm: copy root image: %w: %s", err, out)
@@ -159,6 +165,12 @@ func NewRootDisk(ctx context.Context, p RootPaths, dir string, files []initrd.Fi
 			made[d] = true
 		}
 		walk(d)
+	}
+	for _, r := range remove {
+		if err := checkImagePath(r); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(&script, "cd %s\nrm %s\n", path.Dir(r), path.Base(r))
 	}
 	for i, f := range files {
 		if err := checkImagePath(f.Path); err != nil {
@@ -201,6 +213,11 @@ func NewRootDisk(ctx context.Context, p RootPaths, dir string, files []initrd.Fi
 	for _, l := range links {
 		if err := checkImageFile(ctx, img, l.Path, -1); err != nil {
 			return nil, err
+		}
+	}
+	for _, r := range remove {
+		if err := checkImageFile(ctx, img, r, -1); err == nil {
+			return nil, fmt.Errorf("vm: %s is still in the root image", r)
 		}
 	}
 	return &Root{Image: img, Kernel: p.Kernel, Initrd: p.Initrd}, nil

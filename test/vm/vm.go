@@ -54,6 +54,13 @@ type NIC struct {
 	Iface string
 }
 
+// IPRoute2 is iproute2's ip from the host, as /usr/local/sbin/ip in the guest
+// (busybox's ip has no -j): tests compare `ip -j addr` and `ip -j route`.
+var IPRoute2 = initrd.HostBinary{Src: "/bin/ip", Dst: IPRoute2Path}
+
+// IPRoute2Path is where IPRoute2 is in the guest.
+const IPRoute2Path = "/usr/local/sbin/ip"
+
 // Virtio returns a virtio-net NIC reporting speed Mb/s, full duplex.
 func Virtio(speed int) NIC { return NIC{Model: ModelVirtio, Speed: speed} }
 
@@ -80,6 +87,9 @@ type Config struct {
 	Bondstrap string
 	// Files are extra files for the initramfs.
 	Files []initrd.File
+	// HostBinaries are host programs for the initramfs, with their libraries
+	// (IPRoute2).
+	HostBinaries []initrd.HostBinary
 	// Root, when set, boots a disk image with its own kernel and initrd (see
 	// NewRootDisk) instead of the test initramfs; Bondstrap, Files and Bonding do
 	// not apply then.
@@ -167,7 +177,8 @@ func start(ctx context.Context, cfg Config) (*VM, error) {
 		v.kernel, v.initrd = cfg.Root.Kernel, cfg.Root.Initrd
 	} else {
 		v.kernel, v.initrd = paths.Kernel, filepath.Join(v.dir, "initrd.cpio.gz")
-		spec := initrd.Spec{KernelDir: paths.KernelDir, Busybox: Busybox, Bondstrap: cfg.Bondstrap, Files: cfg.Files, Gzip: true}
+		spec := initrd.Spec{KernelDir: paths.KernelDir, Busybox: Busybox, Bondstrap: cfg.Bondstrap, Files: cfg.Files,
+			HostBinaries: cfg.HostBinaries, Gzip: true}
 		if err := initrd.BuildFile(spec, v.initrd); err != nil {
 			return v, fmt.Errorf("vm: %w", err)
 		}
