@@ -12,7 +12,7 @@ STATICCHECK_VERSION := v0.8.2
 GOBIN       := $(shell $(GO) env GOPATH)/bin
 STATICCHECK := $(GOBIN)/staticcheck
 
-.PHONY: all build deps check test unit e2e bench demo clean
+.PHONY: all build deps check test unit e2e bench fuzz demo clean
 
 all: build
 
@@ -46,6 +46,20 @@ test: deps check build
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Every fuzzer, FUZZTIME each (default 10m), one after the other: the config,
+# the inventory JSON, DHCP leases into the running system, the config into
+# units and into the kernel request, times and attribute decoding.
+FUZZTIME ?= 10m
+FUZZERS := ./netplan:FuzzParse ./detect/inventory:FuzzParse ./stages:FuzzLeaseConfig \
+	./units:FuzzRenderFromConfig ./detect/kernel:FuzzBondRequest \
+	./netplan/spec:FuzzParseTime ./netplan/spec:FuzzDecode
+fuzz:
+	@set -e; for f in $(FUZZERS); do \
+		pkg=$${f%%:*}; name=$${f##*:}; \
+		echo "== $$name in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
 
 # Boot a VM with two virtio 10G NICs and an e1000 and run bondstrap in it on
 # examples/demo.yaml: the inventory before, apply, the plan and the live bond.

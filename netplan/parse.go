@@ -321,7 +321,7 @@ func (w *treeWalker) errorf(path, format string, args ...any) {
 func (w *treeWalker) walkTop(tree any) any {
 	m, ok := tree.(map[string]any)
 	if !ok {
-		w.errorf("", "expected a mapping with a network key at the top, got %s", describe(tree))
+		w.errorf("", "expected a mapping with a network key at the top, got %s", spec.Describe(tree))
 		return tree
 	}
 	if _, ok := m["network"]; !ok {
@@ -361,7 +361,7 @@ func (w *treeWalker) walk(path string, v any, t reflect.Type) any {
 		case []any:
 			return w.walk(path, v, reflect.TypeFor[[]string]())
 		}
-		w.errorf(path, "expected %s, got %s", expected(t), describe(v))
+		w.errorf(path, "expected %s, got %s", expected(t), spec.Describe(v))
 		return v
 	}
 	switch t.Kind() {
@@ -370,7 +370,7 @@ func (w *treeWalker) walk(path string, v any, t reflect.Type) any {
 	case reflect.Struct:
 		m, ok := v.(map[string]any)
 		if !ok {
-			w.errorf(path, "expected %s, got %s", expected(t), describe(v))
+			w.errorf(path, "expected %s, got %s", expected(t), spec.Describe(v))
 			return v
 		}
 		fields := jsonFields(t)
@@ -386,7 +386,7 @@ func (w *treeWalker) walk(path string, v any, t reflect.Type) any {
 	case reflect.Map:
 		m, ok := v.(map[string]any)
 		if !ok {
-			w.errorf(path, "expected %s, got %s", expected(t), describe(v))
+			w.errorf(path, "expected %s, got %s", expected(t), spec.Describe(v))
 			return v
 		}
 		for _, key := range sortedKeys(m) {
@@ -401,7 +401,7 @@ func (w *treeWalker) walk(path string, v any, t reflect.Type) any {
 	case reflect.Slice:
 		list, ok := v.([]any)
 		if !ok {
-			w.errorf(path, "expected %s, got %s", expected(t), describe(v))
+			w.errorf(path, "expected %s, got %s", expected(t), spec.Describe(v))
 			return v
 		}
 		for i := range list {
@@ -412,7 +412,7 @@ func (w *treeWalker) walk(path string, v any, t reflect.Type) any {
 		w.checkString(path, v)
 	case reflect.Bool:
 		if _, ok := v.(bool); !ok {
-			w.errorf(path, "expected a boolean (true or false), got %s", describe(v))
+			w.errorf(path, "expected a boolean (true or false), got %s", spec.Describe(v))
 		}
 	case reflect.Int:
 		w.checkInt(path, v)
@@ -439,7 +439,7 @@ func (w *treeWalker) checkString(path string, v any) {
 		}
 		w.errorf(path, "expected a string, got the number %s: quote the value", s)
 	default:
-		w.errorf(path, "expected a string, got %s", describe(v))
+		w.errorf(path, "expected a string, got %s", spec.Describe(v))
 	}
 }
 
@@ -452,7 +452,7 @@ func (w *treeWalker) checkInt(path string, v any) {
 				hint = ": write the number without quotes"
 			}
 		}
-		w.errorf(path, "expected an integer, got %s%s", describe(v), hint)
+		w.errorf(path, "expected an integer, got %s%s", spec.Describe(v), hint)
 		return
 	}
 	if _, err := strconv.ParseInt(n.String(), 10, 64); err != nil {
@@ -470,7 +470,7 @@ func (w *treeWalker) checkInt(path string, v any) {
 func (w *treeWalker) checkMode(path string, v any) {
 	s, ok := scalarString(v)
 	if !ok {
-		w.errorf(path, "expected a bond mode (%s, or a number 0-6), got %s", spec.ModeNames(), describe(v))
+		w.errorf(path, "expected a bond mode (%s, or a number 0-6), got %s", spec.ModeNames(), spec.Describe(v))
 		return
 	}
 	if _, err := ParseBondMode(s); err != nil {
@@ -496,7 +496,7 @@ func scalarString(v any) (string, bool) {
 func (w *treeWalker) walkParameters(path string, v any) {
 	m, ok := v.(map[string]any)
 	if !ok {
-		w.errorf(path, "expected a mapping of bond parameters, got %s", describe(v))
+		w.errorf(path, "expected a mapping of bond parameters, got %s", spec.Describe(v))
 		return
 	}
 	seen := map[*spec.Param]string{}
@@ -552,7 +552,20 @@ func parameterKeys() []string {
 	return keys
 }
 
+// unsupportedParameters are bonding options of Debian 12's kernel that
+// bondstrap does not take, and why.
+var unsupportedParameters = map[string]string{
+	"coupled-control": "the kernel has coupled_control (Linux 6.1.149 and later), but nothing on Debian 12 can persist it: " +
+		"networkd has no key, the kernel no sysfs file, and iproute2 6.1 cannot set it",
+	"broadcast-neighbor": "the kernel has broadcast_neighbor (Linux 6.1.175 and later) as a sysfs file only, " +
+		"which networkd cannot set and udev cannot write before networkd enslaves the ports",
+}
+
 func (w *treeWalker) unknownParameter(p, key string) {
+	if why, ok := unsupportedParameters[key]; ok {
+		w.errorf(p, "is not supported by bondstrap: %s", why)
+		return
+	}
 	for _, k := range parameterKeys() {
 		if strings.EqualFold(k, key) {
 			w.errorf(p, "unknown key %q: keys are case-sensitive; did you mean %q?", key, k)
@@ -687,25 +700,6 @@ func plural(s string) string {
 		return before + "s"
 	}
 	return s
-}
-
-// describe names the kind of a generic JSON value for an error message.
-func describe(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return "no value"
-	case map[string]any:
-		return "a mapping"
-	case []any:
-		return "a list"
-	case string:
-		return "the string " + strconv.Quote(x)
-	case json.Number:
-		return "the number " + x.String()
-	case bool:
-		return "the boolean " + strconv.FormatBool(x)
-	}
-	return fmt.Sprintf("%T", v)
 }
 
 // badText says what is wrong with text that may end up in a systemd unit file

@@ -323,7 +323,6 @@ func TestEveryParameter(t *testing.T) {
 		"min-links": "2", "mii-monitor-interval": "1000ms", "up-delay": "0", "down-delay": "2000ms",
 		"all-members-active": "true", "resend-igmp": "255", "ad-actor-system": "02:00:00:00:00:01",
 		"ad-actor-system-priority": "100", "ad-user-port-key": "1023", "lacp-active": "false",
-		"coupled-control": "false",
 	})
 
 	xor := cfg.Network.Bonds["xor0"]

@@ -17,6 +17,8 @@ const (
 	// minMTU and maxMTU are the bonding driver's limits (ETH_MIN_MTU, ETH_MAX_MTU).
 	minMTU = 68
 	maxMTU = 65535
+	// defaultMTU is the MTU of a new bond (Ethernet's).
+	defaultMTU = 1500
 	// maxSpeed catches speeds written in bit/s instead of Mb/s (100 Tb/s).
 	maxSpeed = 100_000_000
 	// MaxBonds bounds the bonds of one config: no server has more, and
@@ -284,6 +286,18 @@ func (v *validator) bond(p, name string, b *Bond, ethernets map[string]Ethernet,
 		}
 	}
 	v.mtu(childPath(p, "mtu"), b.MTU)
+	// The kernel gives every port its bond's MTU when it enslaves it: a
+	// member's own would not last.
+	bondMTU := b.MTU
+	if bondMTU == 0 {
+		bondMTU = defaultMTU
+	}
+	for _, id := range b.Interfaces {
+		if eth, ok := ethernets[id]; ok && eth.MTU != 0 && eth.MTU != bondMTU {
+			v.errorf(childPath(childPath("network.ethernets", id), "mtu"),
+				"is %d, but bond %s has mtu %d: the kernel gives every member its bond's MTU; set mtu on the bond", eth.MTU, name, bondMTU)
+		}
+	}
 	if b.MACAddress != "" {
 		q := childPath(p, "macaddress")
 		if mac, err := spec.ParseUnicastMAC(b.MACAddress); err != nil {

@@ -210,7 +210,7 @@ func fromACK(ack *dhcpv4.DHCPv4, obtained time.Time) *Lease {
 		}
 	}
 	for _, r := range ack.ClasslessStaticRoute() {
-		dst, ok := ipNetPrefix(r.Dest)
+		dst, ok := kernel.IPNetPrefix(r.Dest)
 		if !ok {
 			continue
 		}
@@ -305,26 +305,6 @@ func leaseConfig(lease *Lease) (ifConfig, *LeaseReport) {
 	lr.Search = c.Search
 	lr.MTU = c.MTU
 	return c, lr
-}
-
-// ipNetPrefix converts a *net.IPNet to a netip.Prefix, IPv4 unmapped.
-func ipNetPrefix(n *net.IPNet) (netip.Prefix, bool) {
-	if n == nil {
-		return netip.Prefix{}, false
-	}
-	a, ok := netip.AddrFromSlice(n.IP)
-	if !ok {
-		return netip.Prefix{}, false
-	}
-	a = a.Unmap()
-	ones, bits := n.Mask.Size()
-	if bits == 0 || (a.Is4() && bits != 32 && bits != 128) {
-		return netip.Prefix{}, false
-	}
-	if a.Is4() && bits == 128 {
-		ones -= 96
-	}
-	return netip.PrefixFrom(a, ones), true
 }
 
 // dhcpLogger sends the DHCP client's chatter to slog at debug level.

@@ -223,7 +223,9 @@ func renderNetdev(bp *netplan.BondPlan, bond netplan.Bond, mac string) ([]byte, 
 // renderUdevRule renders the udev rule that persists what networkd cannot:
 // when the bond appears, before networkd brings it up (networkd waits for
 // udev to have processed a link), udev writes each value to the bond's sysfs
-// file, in the order the kernel applies them.
+// file, in the order the kernel applies them; a parameter without a sysfs
+// file is set with iproute2's ip, which udev runs before it lets networkd
+// have the link.
 func renderUdevRule(bond string, writes []spec.SysfsWrite) ([]byte, error) {
 	if err := checkIfname(bond); err != nil {
 		return nil, err
@@ -231,10 +233,18 @@ func renderUdevRule(bond string, writes []spec.SysfsWrite) ([]byte, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# %s\n# Bond %s: what systemd-networkd cannot set, written to sysfs when the bond appears.\n", ownerLine, bond)
 	for _, w := range writes {
-		for _, v := range []string{w.Attr, w.Value} {
-			if err := checkValue(v); err != nil || strings.ContainsAny(v, `"{}`) {
+		for _, v := range append([]string{w.Attr, w.Value}, w.IP...) {
+			if v == "" && len(w.IP) > 0 {
+				continue
+			}
+			if err := checkValue(v); err != nil || strings.ContainsAny(v, "\"{}%$ ") {
 				return nil, fmt.Errorf("%w: udev value %q", ErrUnsafeValue, v)
 			}
+		}
+		if len(w.IP) > 0 {
+			fmt.Fprintf(&b, "ACTION==\"add\", SUBSYSTEM==\"net\", KERNEL==\"%s\", RUN+=\"%s link set dev %s type bond %s\"\n",
+				bond, spec.IPCommand, bond, strings.Join(w.IP, " "))
+			continue
 		}
 		fmt.Fprintf(&b, "ACTION==\"add\", SUBSYSTEM==\"net\", KERNEL==\"%s\", ATTR{%s}=\"%s\"\n", bond, w.Attr, w.Value)
 	}

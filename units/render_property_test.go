@@ -235,9 +235,9 @@ func checkRendered(t *testing.T, what string, cfg *netplan.Config, plan *netplan
 		for _, s := range settings {
 			p := s.Param
 			_, inNetdev := bond[p.Networkd]
-			inRule := false
+			inRule := p.NoSysfs && slices.Contains(writes, "ip "+p.Kernel+" "+s.String())
 			for _, v := range s.Sysfs() {
-				if slices.Contains(writes, p.Kernel+"="+v) {
+				if !p.NoSysfs && slices.Contains(writes, p.Kernel+"="+v) {
 					inRule = true
 				}
 			}

@@ -272,6 +272,7 @@ network:
       match: {name: "usb*"}
   bonds:
     bond0:
+      mtu: 9000
       interfaces: [virtio, usb]
       parameters: {mode: active-backup, mii-monitor-interval: 100, primary: virtio}
       dhcp4: true
@@ -825,19 +826,21 @@ func dump(files []File) string {
 }
 
 func TestMemberMTU(t *testing.T) {
-	// ens1f1 matches both ids, ens1f0 only x710.
+	// ens1f1 matches both ids, ens1f0 only x710. A member's mtu must be
+	// its bond's (the kernel gives it the bond's when it enslaves it): the
+	// ids differ in having one or not.
 	cfg := parseConfig(t, `
 network:
   version: 2
   ethernets:
     x710:
       match: {pci-id: "8086:1572"}
-      mtu: 9216
-    ens1f1:
       mtu: 9000
+    ens1f1: {}
   bonds:
     bond0:
       interfaces: [ens1f1, x710]
+      mtu: 9000
       parameters: {mode: active-backup}
 `)
 	mtus := func(plan *netplan.Plan, c *netplan.Config) map[string]string {
@@ -863,19 +866,19 @@ network:
 	if got := plan.Bonds[0].MemberIDs; !slices.Equal(got, []string{"x710", "ens1f1"}) {
 		t.Fatalf("MemberIDs %q", got)
 	}
-	want := map[string]string{"10-bondstrap-bond0-3cfdfea10000.network": "9216", "10-bondstrap-bond0-3cfdfea10001.network": "9000"}
+	want := map[string]string{"10-bondstrap-bond0-3cfdfea10000.network": "9000"}
 	if got := mtus(plan, cfg); !maps.Equal(got, want) {
 		t.Errorf("member MTUs %v, want %v", got, want)
 	}
 	plan.Bonds[0].MemberIDs = []string{"x710", "x710"}
-	want = map[string]string{"10-bondstrap-bond0-3cfdfea10000.network": "9216", "10-bondstrap-bond0-3cfdfea10001.network": "9216"}
+	want = map[string]string{"10-bondstrap-bond0-3cfdfea10000.network": "9000", "10-bondstrap-bond0-3cfdfea10001.network": "9000"}
 	if got := mtus(plan, cfg); !maps.Equal(got, want) {
 		t.Errorf("with MemberIDs [x710 x710]: member MTUs %v, want %v", got, want)
 	}
 	// A plan without ids (an older plan): the first of the bond's
 	// interfaces that matches decides, as it decides selection.
 	plan.Bonds[0].MemberIDs = nil
-	want = map[string]string{"10-bondstrap-bond0-3cfdfea10000.network": "9216", "10-bondstrap-bond0-3cfdfea10001.network": "9000"}
+	want = map[string]string{"10-bondstrap-bond0-3cfdfea10000.network": "9000"}
 	if got := mtus(plan, cfg); !maps.Equal(got, want) {
 		t.Errorf("without MemberIDs: member MTUs %v, want %v", got, want)
 	}
@@ -885,16 +888,28 @@ network:
 	}
 }
 
-// ruleLine is one write of a rendered udev rule.
-var ruleLine = regexp.MustCompile(`^ACTION=="add", SUBSYSTEM=="net", KERNEL=="([^"*?\[]+)", ATTR\{bonding/([a-z0-9_]+)\}="([^"{}\\]+)"$`)
+// ruleLine is one write of a rendered udev rule; ruleRun one ip command, for
+// a parameter without a sysfs file.
+var (
+	ruleLine = regexp.MustCompile(`^ACTION=="add", SUBSYSTEM=="net", KERNEL=="([^"*?\[]+)", ATTR\{bonding/([a-z0-9_]+)\}="([^"{}\\]+)"$`)
+	ruleRun  = regexp.MustCompile(`^ACTION=="add", SUBSYSTEM=="net", KERNEL=="([^"*?\[]+)", RUN\+="/sbin/ip link set dev ([^ "]+) type bond ([a-z0-9_]+) ([^ "{}\\%$]+)"$`)
+)
 
-// ruleWrites parses a rendered udev rule into "option=value" writes, for
-// bond; it fails on any line that is neither a comment nor a write.
+// ruleWrites parses a rendered udev rule into "option=value" writes (and
+// "ip option value" for ip commands), for bond; it fails on any line that is
+// neither a comment, a write nor an ip command for bond.
 func ruleWrites(t *testing.T, bond string, content []byte) []string {
 	t.Helper()
 	var out []string
 	for _, line := range strings.Split(strings.TrimSuffix(string(content), "\n"), "\n") {
 		if strings.HasPrefix(line, "# ") {
+			continue
+		}
+		if r := ruleRun.FindStringSubmatch(line); r != nil {
+			if r[1] != bond || r[2] != bond {
+				t.Errorf("rule line %q is for %s/%s, not %s", line, r[1], r[2], bond)
+			}
+			out = append(out, "ip "+r[3]+" "+r[4])
 			continue
 		}
 		m := ruleLine.FindStringSubmatch(line)
@@ -933,7 +948,9 @@ func TestGoldenRulesAreSysfsWrites(t *testing.T) {
 			t.Errorf("%s writes nothing", p)
 		}
 		for _, w := range writes {
-			if opt, _, _ := strings.Cut(w, "="); !kernel[opt] {
+			opt, _, _ := strings.Cut(strings.TrimPrefix(w, "ip "), "=")
+			opt, _, _ = strings.Cut(opt, " ")
+			if !kernel[opt] {
 				t.Errorf("%s: %s is not a bonding option", p, opt)
 			}
 		}
@@ -966,7 +983,7 @@ func TestUdevRuleForWhatNetworkdCannot(t *testing.T) {
 	// bond_changelink's order: the NS targets with the ARP monitor's, then
 	// validation, the hash policy, arp_missed_max last.
 	wantWrites := []string{
-		"ns_ip6_target=+2001:db8::1", "ns_ip6_target=+2001:db8::2", "arp_validate=filter",
+		"ip ns_ip6_target 2001:db8::1,2001:db8::2", "arp_validate=filter",
 		"xmit_hash_policy=vlan+srcmac", "arp_missed_max=3",
 	}
 	if !slices.Equal(got, wantWrites) {
@@ -976,8 +993,11 @@ func TestUdevRuleForWhatNetworkdCannot(t *testing.T) {
 	cfg := parseConfig(t, udevRuleYAML)
 	var order []string
 	for _, s := range spec.KernelOrder(cfg.Network.Bonds["bond0"].Parameters.Settings) {
+		if w := "ip " + s.Param.Kernel + " " + s.String(); s.Param.NoSysfs && slices.Contains(got, w) {
+			order = append(order, w)
+		}
 		for _, v := range s.Sysfs() {
-			if w := s.Param.Kernel + "=" + v; slices.Contains(got, w) {
+			if w := s.Param.Kernel + "=" + v; !s.Param.NoSysfs && slices.Contains(got, w) {
 				order = append(order, w)
 			}
 		}

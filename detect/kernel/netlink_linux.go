@@ -773,7 +773,7 @@ func (k *Netlink) Addrs(ctx context.Context) ([]Addr, error) {
 		}
 		out := make([]Addr, 0, len(as))
 		for _, a := range as {
-			p, ok := ipNetPrefix(a.IPNet)
+			p, ok := IPNetPrefix(a.IPNet)
 			if !ok {
 				continue
 			}
@@ -907,7 +907,7 @@ func (k *Netlink) Routes(ctx context.Context) ([]Route, error) {
 			}
 			rt := Route{Link: names[r.LinkIndex], Table: r.Table, Metric: r.Priority, Protocol: int(r.Protocol),
 				Scope: int(r.Scope), OnLink: r.Flags&int(netlink.FLAG_ONLINK) != 0}
-			if p, ok := ipNetPrefix(r.Dst); ok {
+			if p, ok := IPNetPrefix(r.Dst); ok {
 				rt.Dst = p.Masked()
 			} else if r.Family == unix.AF_INET6 {
 				rt.Dst = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
@@ -1128,8 +1128,8 @@ func (k *Netlink) WaitCarrier(ctx context.Context, names []string, deadline time
 	return up, nil
 }
 
-// ipNetPrefix converts a *net.IPNet to a netip.Prefix, IPv4 unmapped.
-func ipNetPrefix(n *net.IPNet) (netip.Prefix, bool) {
+// IPNetPrefix converts a *net.IPNet to a netip.Prefix, IPv4 unmapped.
+func IPNetPrefix(n *net.IPNet) (netip.Prefix, bool) {
 	if n == nil {
 		return netip.Prefix{}, false
 	}

@@ -117,7 +117,7 @@ var sample = map[string]any{
 	"primary-reselect-policy": "better", "resend-igmp": num("4"), "learn-packet-interval": "5",
 	"peer-notify-delay": "100", "arp-missed-max": num("9"), "ns-ip6-targets": []any{"2001:db8::1"},
 	"ad-actor-system-priority": num("100"), "ad-user-port-key": num("12"), "ad-actor-system": "02:00:00:00:00:aa",
-	"tlb-dynamic-lb": false, "lacp-active": false, "use-carrier": false, "coupled-control": false,
+	"tlb-dynamic-lb": false, "lacp-active": false, "use-carrier": false,
 }
 
 func TestDecodeLinks(t *testing.T) {

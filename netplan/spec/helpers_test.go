@@ -95,7 +95,6 @@ var samples = map[string]struct{ text, mode string }{
 	"tlb-dynamic-lb":           {"false", BalanceTLB},
 	"lacp-active":              {"false", LACP},
 	"use-carrier":              {"false", BalanceRR},
-	"coupled-control":          {"false", LACP},
 }
 
 func TestSamplesCoverParams(t *testing.T) {

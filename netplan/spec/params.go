@@ -89,6 +89,10 @@ type Param struct {
 	// (BOND_OPTFLAG_IFDOWN). NoPorts: only while it has no ports
 	// (BOND_OPTFLAG_NOSLAVES).
 	IfDown, NoPorts bool
+	// NoSysfs: the kernel has no sysfs file for the parameter (rtnetlink
+	// only), so a udev rule sets it with iproute2's ip (ip link set type
+	// bond), by the same option name.
+	NoSysfs bool
 	// Default is the kernel's default, as YAML would write it.
 	Default string
 	// Networkd is the [Bond] key of a .netdev that persists the parameter,
@@ -280,7 +284,7 @@ var Params = []*Param{
 	},
 	{
 		Key: "ns-ip6-targets", Kernel: "ns_ip6_target", Attr: AttrNSIP6Target, Encoding: NestedIPv6,
-		Kind: IPv6List, MaxItems: maxARPTargets,
+		Kind: IPv6List, MaxItems: maxARPTargets, NoSysfs: true,
 		Doc: "the IPv6 addresses the ARP monitor probes with neighbour solicitations (used with arp-interval)",
 	},
 	{
@@ -313,11 +317,6 @@ var Params = []*Param{
 		Key: "use-carrier", Kernel: "use_carrier", Attr: AttrUseCarrier, Encoding: U8,
 		Kind: Bool, Default: "true",
 		Doc: "the MII monitor reads the driver's carrier (true) or asks the driver through ethtool/MII ioctls (false)",
-	},
-	{
-		Key: "coupled-control", Kernel: "coupled_control", Attr: AttrCoupledControl, Encoding: U8,
-		Kind: Bool, Modes: onlyLACP, IfDown: true, Default: "true",
-		Doc: "couple the LACP collecting and distributing states (false: independent control, IEEE 802.1AX-2020 6.4.13); Linux 6.1.149 and later",
 	},
 }
 

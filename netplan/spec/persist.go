@@ -12,12 +12,19 @@ type KeyValue struct {
 }
 
 // SysfsWrite is one value a udev rule writes to a bond's sysfs file
-// (relative to the bond's device directory) when the bond appears.
+// (relative to the bond's device directory) when the bond appears; or, for a
+// parameter the kernel has no sysfs file for (Param.NoSysfs), the arguments
+// of `ip link set dev BOND type bond` that set it, in IP.
 type SysfsWrite struct {
 	Attr, Value string
+	IP          []string
 	// Setting is what the write persists.
 	Setting Setting
 }
+
+// IPCommand is where a udev rule finds iproute2's ip (Debian, RHEL, SUSE:
+// /sbin is /usr/sbin or holds it). ns_ip6_target needs iproute2 6.0 or later.
+const IPCommand = "/sbin/ip"
 
 // Persisted is how a bond's parameters survive the reboot: networkd's [Bond]
 // keys, and udev rule writes for what networkd cannot express.
@@ -58,7 +65,7 @@ func DefaultIn(p *Param, mode string) int64 {
 			return DefaultMIIMon
 		}
 		return 0
-	case "tlb-dynamic-lb", "lacp-active", "use-carrier", "coupled-control", "gratuitous-arp",
+	case "tlb-dynamic-lb", "lacp-active", "use-carrier", "gratuitous-arp",
 		"resend-igmp", "packets-per-member", "learn-packet-interval":
 		return 1
 	case "arp-missed-max":
@@ -94,6 +101,10 @@ func Persist(mode string, ss Settings) (Persisted, []Problem) {
 			problems = append(problems, Problem{Key: p.Key, Msg: fmt.Sprintf(
 				"is %s, which bondstrap cannot persist: %s, and the kernel changes %s only while the bond has no ports",
 				s, why, p.Kernel)})
+			continue
+		}
+		if p.NoSysfs {
+			out.Udev = append(out.Udev, SysfsWrite{IP: []string{p.Kernel, s.ipValue()}, Setting: s})
 			continue
 		}
 		for _, v := range s.Sysfs() {

@@ -69,12 +69,12 @@ func TestPersist(t *testing.T) {
 		networkd: []KeyValue{{"MIIMonitorSec", "100ms"}},
 		udev:     []string{"bonding/peer_notif_delay=200"},
 	}, {
-		name: "ns-ip6-targets: no networkd key, one write per target",
+		name: "ns-ip6-targets: no networkd key, no sysfs file: ip sets them",
 		mode: ActiveBackup,
 		ss:   []kv{{"arp-interval", "100"}, {"ns-ip6-targets", "2001:db8::1,2001:db8::2"}},
-		// networkd has the interval, udev adds the targets.
+		// networkd has the interval, udev runs ip for the targets.
 		networkd: []KeyValue{{"ARPIntervalSec", "100ms"}},
-		udev:     []string{"bonding/ns_ip6_target=+2001:db8::1", "bonding/ns_ip6_target=+2001:db8::2"},
+		udev:     []string{"ip ns_ip6_target 2001:db8::1,2001:db8::2"},
 	}, {
 		name:     "learn-packet-interval without the ARP monitor: networkd would not send it",
 		mode:     BalanceTLB,
@@ -94,10 +94,10 @@ func TestPersist(t *testing.T) {
 		networkd: []KeyValue{{"LACPTransmitRate", "slow"}},
 		udev:     []string{"bonding/lacp_active=0"},
 	}, {
-		name:     "use-carrier and coupled-control: no networkd key",
+		name:     "use-carrier: no networkd key",
 		mode:     LACP,
-		ss:       []kv{{"use-carrier", "false"}, {"coupled-control", "false"}},
-		udev:     []string{"bonding/use_carrier=0", "bonding/coupled_control=0"},
+		ss:       []kv{{"use-carrier", "false"}},
+		udev:     []string{"bonding/use_carrier=0"},
 		networkd: nil,
 	}, {
 		name:     "ad-select in 802.3ad",
@@ -170,6 +170,13 @@ func TestPersist(t *testing.T) {
 			}
 			var udev []string
 			for _, w := range got.Udev {
+				if len(w.IP) > 0 {
+					udev = append(udev, "ip "+strings.Join(w.IP, " "))
+					if w.Setting.Param == nil || !w.Setting.Param.NoSysfs || w.IP[0] != w.Setting.Param.Kernel {
+						t.Errorf("ip %v records setting %v", w.IP, w.Setting)
+					}
+					continue
+				}
 				udev = append(udev, w.Attr+"="+w.Value)
 				if w.Setting.Param == nil || "bonding/"+w.Setting.Param.Kernel != w.Attr {
 					t.Errorf("write %s=%s records setting %v", w.Attr, w.Value, w.Setting)

@@ -112,7 +112,6 @@ func TestCheckModes(t *testing.T) {
 		"ad-user-port-key":         {LACP},
 		"ad-actor-system":          {LACP},
 		"lacp-active":              {LACP},
-		"coupled-control":          {LACP},
 		"packets-per-member":       {BalanceRR},
 		"tlb-dynamic-lb":           {BalanceTLB, BalanceALB},
 		"arp-interval":             {BalanceRR, ActiveBackup, BalanceXOR, Broadcast},

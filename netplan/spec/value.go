@@ -36,7 +36,7 @@ func (p *Param) Parse(v any) (Setting, error) {
 	case Enum:
 		text, ok := scalar(v)
 		if !ok {
-			return s, fmt.Errorf("expected %s, got %s", p.expected(), describe(v))
+			return s, fmt.Errorf("expected %s, got %s", p.expected(), Describe(v))
 		}
 		val, ok := p.value(text)
 		if !ok {
@@ -46,7 +46,7 @@ func (p *Param) Parse(v any) (Setting, error) {
 	case Int:
 		n, ok := v.(json.Number)
 		if !ok {
-			return s, fmt.Errorf("expected %s, got %s%s", p.expected(), describe(v), quotedNumberHint(v))
+			return s, fmt.Errorf("expected %s, got %s%s", p.expected(), Describe(v), quotedNumberHint(v))
 		}
 		i, err := strconv.ParseInt(n.String(), 10, 64)
 		if err != nil {
@@ -56,7 +56,7 @@ func (p *Param) Parse(v any) (Setting, error) {
 	case Millis, Seconds:
 		text, ok := scalar(v)
 		if !ok {
-			return s, fmt.Errorf("expected %s, got %s", p.expected(), describe(v))
+			return s, fmt.Errorf("expected %s, got %s", p.expected(), Describe(v))
 		}
 		bare := time.Millisecond
 		if p.Kind == Seconds {
@@ -76,7 +76,7 @@ func (p *Param) Parse(v any) (Setting, error) {
 	case Bool:
 		b, ok := v.(bool)
 		if !ok {
-			return s, fmt.Errorf("expected a boolean (true or false), got %s", describe(v))
+			return s, fmt.Errorf("expected a boolean (true or false), got %s", Describe(v))
 		}
 		if b {
 			s.N = 1
@@ -85,7 +85,7 @@ func (p *Param) Parse(v any) (Setting, error) {
 		list, ok := v.([]any)
 		if !ok {
 			if _, isString := v.(string); !isString {
-				return s, fmt.Errorf("expected %s, got %s", p.expected(), describe(v))
+				return s, fmt.Errorf("expected %s, got %s", p.expected(), Describe(v))
 			}
 			list = []any{v}
 		}
@@ -95,7 +95,7 @@ func (p *Param) Parse(v any) (Setting, error) {
 		for i, item := range list {
 			text, ok := item.(string)
 			if !ok {
-				return s, fmt.Errorf("[%d]: expected an IP address, got %s", i, describe(item))
+				return s, fmt.Errorf("[%d]: expected an IP address, got %s", i, Describe(item))
 			}
 			a, err := p.parseTarget(text)
 			if err != nil {
@@ -109,7 +109,7 @@ func (p *Param) Parse(v any) (Setting, error) {
 	case MAC:
 		text, ok := v.(string)
 		if !ok {
-			return s, fmt.Errorf("expected a MAC address, got %s", describe(v))
+			return s, fmt.Errorf("expected a MAC address, got %s", Describe(v))
 		}
 		mac, err := ParseUnicastMAC(text)
 		if err != nil {
@@ -315,6 +315,15 @@ func (s Setting) Sysfs() []string {
 	return nil
 }
 
+// ipValue is the value as `ip link set type bond` takes it: lists joined
+// with commas.
+func (s Setting) ipValue() string {
+	if s.Param.Kind == IPv4List || s.Param.Kind == IPv6List {
+		return s.String()
+	}
+	return strings.Join(s.Sysfs(), ",")
+}
+
 // Encode returns the value as its rtnetlink attribute's payload.
 func (s Setting) Encode() []byte {
 	p := s.Param
@@ -439,8 +448,9 @@ func quotedNumberHint(v any) string {
 	return ""
 }
 
-// describe names a decoded YAML value for an error message.
-func describe(v any) string {
+// Describe names a decoded YAML value for an error message: "the string \"x\"",
+// "the number 3", "a list", ...
+func Describe(v any) string {
 	switch x := v.(type) {
 	case nil:
 		return "no value"

@@ -247,7 +247,7 @@ func parameterCases() []parameterCase {
 		"all-members-active": "true", "fail-over-mac-policy": "active", "gratuitous-arp": "3", "packets-per-member": "5",
 		"primary-reselect-policy": "better", "resend-igmp": "4", "learn-packet-interval": "3",
 		"ad-actor-system-priority": "100", "ad-user-port-key": "7", "ad-actor-system": "\"02:00:00:00:00:aa\"",
-		"tlb-dynamic-lb": "false", "lacp-active": "true", "use-carrier": "false", "coupled-control": "false",
+		"tlb-dynamic-lb": "false", "lacp-active": "true", "use-carrier": "false",
 	}
 	var out []parameterCase
 	for _, m := range spec.Modes {

@@ -159,10 +159,20 @@ func TestPersistAcrossReboot(t *testing.T) {
 	}
 	second := readBond(ctx, t, v, "boot 2")
 	checkBond(t, "boot 2", second, members, v)
-	// What networkd cannot set, the udev rule did.
-	for file, want := range map[string]string{"xmit_hash_policy": "vlan+srcmac 5", "arp_missed_max": "5", "ns_ip6_target": "2001:db8::1"} {
-		if got := strings.TrimSpace(v.MustRun(t, "cat /sys/class/net/bond0/bonding/"+file)); got != want {
-			t.Errorf("boot 2: bond0 %s is %q, want %q (udev rule 10-bondstrap-bond0.rules)", file, got, want)
+	// What networkd cannot set, the udev rule did (sysfs writes, and ip for
+	// ns_ip6_target, which has no sysfs file).
+	var st struct {
+		Bonds []struct {
+			Parameters map[string]string `json:"parameters"`
+		} `json:"bonds"`
+	}
+	if err := json.Unmarshal([]byte(v.MustRun(t, "bondstrap status -o json")), &st); err != nil || len(st.Bonds) != 1 {
+		t.Fatalf("boot 2: status: %v", err)
+	}
+	for key, want := range map[string]string{"transmit-hash-policy": "vlan+srcmac", "arp-missed-max": "5", "ns-ip6-targets": "2001:db8::1"} {
+		if got := st.Bonds[0].Parameters[key]; got != want {
+			t.Errorf("boot 2: bond0 %s is %q, want %q (udev rule 10-bondstrap-bond0.rules)\n%s", key, got, want,
+				v.MustRun(t, "cat /etc/udev/rules.d/10-bondstrap-bond0.rules; journalctl -b -u systemd-udevd --no-pager -o cat | tail -20"))
 		}
 	}
 
