@@ -50,7 +50,8 @@ func (e *SelectionError) Error() string {
 //  3. in 802.3ad mode all members must share one speed: the speed group with
 //     the most NICs is kept, on a tie the faster; NICs of unknown speed (no
 //     link) form a group only when no NIC has a known speed, so the cabled
-//     ports win over any number of dark ones;
+//     ports win over any number of dark ones; dark NICs stay members, after
+//     the cabled ones, and join the aggregator when their links come up;
 //  4. members are ordered by PCI address (by name for NICs without one, after
 //     those with one), and max-members keeps the first N;
 //  5. fewer than min-members (default 1) is an error;
@@ -119,14 +120,23 @@ func selectBond(cfg *Config, name string, nics []inventory.NIC, takenBy map[stri
 		takenBy[nic.Name] = name
 	}
 
-	if bond.Mode() == "802.3ad" && len(matched) > 0 {
+	lacp := bond.Mode() == Mode8023AD
+	if lacp && len(matched) > 0 {
 		speed := majoritySpeed(matched)
 		bp.SpeedMbps = speed
 		matched = slices.DeleteFunc(matched, func(n inventory.NIC) bool {
-			if n.SpeedMbps == speed {
+			d := decisions[n.Name]
+			switch {
+			case n.SpeedMbps == speed:
+				return false
+			case n.SpeedMbps <= 0:
+				// No link yet: it stays a member and joins the
+				// aggregator when its link comes up at the bond's speed
+				// (the kernel keeps it apart if not).
+				d.Reason += fmt.Sprintf("; no link: kept, it joins the aggregator when its link comes up at %s",
+					speedString(speed))
 				return false
 			}
-			d := decisions[n.Name]
 			d.Selected = false
 			d.Reason += fmt.Sprintf("; but 802.3ad needs one speed: %s is not the chosen %s",
 				speedString(n.SpeedMbps), speedString(speed))
@@ -135,6 +145,14 @@ func selectBond(cfg *Config, name string, nics []inventory.NIC, takenBy map[stri
 	}
 
 	slices.SortStableFunc(matched, byPCIAddress)
+	if lacp {
+		// In 802.3ad the NICs that have the bond's speed come first: the
+		// bond takes its first member's MAC, and max-members must not keep
+		// dark ports over cabled ones.
+		slices.SortStableFunc(matched, func(a, b inventory.NIC) int {
+			return boolInt(a.SpeedMbps <= 0) - boolInt(b.SpeedMbps <= 0)
+		})
+	}
 	if bond.MaxMembers != nil && len(matched) > *bond.MaxMembers {
 		for i, n := range matched[*bond.MaxMembers:] {
 			d := decisions[n.Name]
@@ -246,6 +264,13 @@ func byPCIAddress(a, b inventory.NIC) int {
 		return 1
 	}
 	return cmp.Compare(a.Name, b.Name)
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func primaryID(b Bond) string {

@@ -204,9 +204,9 @@ func TestLACPSpeedGroups(t *testing.T) {
 		want:  []string{"c", "d"},
 		speed: 25000,
 	}, {
-		name:  "unknown speed loses a tie",
+		name:  "unknown speed loses a tie, and stays, after the cabled",
 		nics:  []inventory.NIC{nic("a", "0000:01:00.0", 0), nic("b", "0000:02:00.0", 1000)},
-		want:  []string{"b"},
+		want:  []string{"b", "a"},
 		speed: 1000,
 	}, {
 		name:  "all unknown stay together",
@@ -215,17 +215,18 @@ func TestLACPSpeedGroups(t *testing.T) {
 		speed: 0,
 	}, {
 		// The four-port X710 with one cable: three dark ports must not
-		// outvote the one with link.
+		// outvote the one with link; they stay members, after it, and
+		// join when their links come up.
 		name: "three dark ports and one cabled",
 		nics: []inventory.NIC{nic("ens1f0", "0000:3b:00.0", 0), nic("ens1f1", "0000:3b:00.1", 0),
 			nic("ens1f2", "0000:3b:00.2", 10000), nic("ens1f3", "0000:3b:00.3", 0)},
-		want:  []string{"ens1f2"},
+		want:  []string{"ens1f2", "ens1f0", "ens1f1", "ens1f3"},
 		speed: 10000,
 	}, {
 		name: "the cabled port first in PCI order",
 		nics: []inventory.NIC{nic("ens1f0", "0000:3b:00.0", 10000), nic("ens1f1", "0000:3b:00.1", 0),
 			nic("ens1f2", "0000:3b:00.2", 0), nic("ens1f3", "0000:3b:00.3", 0)},
-		want:  []string{"ens1f0"},
+		want:  []string{"ens1f0", "ens1f1", "ens1f2", "ens1f3"},
 		speed: 10000,
 	}, {
 		name: "four dark ports: still a bond, of unknown speed",
@@ -237,7 +238,7 @@ func TestLACPSpeedGroups(t *testing.T) {
 		name: "two known speeds and dark ports",
 		nics: []inventory.NIC{nic("a", "0000:01:00.0", 0), nic("b", "0000:02:00.0", 0), nic("c", "0000:03:00.0", 0),
 			nic("d", "0000:04:00.0", 1000), nic("e", "0000:05:00.0", 25000), nic("f", "0000:06:00.0", 25000)},
-		want:  []string{"e", "f"},
+		want:  []string{"e", "f", "a", "b", "c"},
 		speed: 25000,
 	}}
 	for _, tt := range tests {
@@ -252,7 +253,8 @@ func TestLACPSpeedGroups(t *testing.T) {
 			if got := plan.Bonds[0].SpeedMbps; got != tt.speed {
 				t.Errorf("speed = %d, want %d", got, tt.speed)
 			}
-			// Every NIC left out says which speed won.
+			// Every NIC left out says which speed won; every dark one
+			// kept says so.
 			for _, d := range plan.Bonds[0].Decisions {
 				if !d.Selected && !strings.Contains(d.Reason, "802.3ad needs one speed") {
 					t.Errorf("%s: left out saying %q", d.NIC, d.Reason)
@@ -263,8 +265,9 @@ func TestLACPSpeedGroups(t *testing.T) {
 }
 
 // The same with the inventory bondstrap saved on such a server: the cabled
-// X710 port forms the bond, the dark ones are left out (and not offered to
-// the next bond).
+// X710 port forms the bond and comes first (its MAC is the bond's); the dark
+// ones stay members after it, to join when cabled, and are not offered to
+// the next bond.
 func TestLACPKeepsTheCabledX710Port(t *testing.T) {
 	cfg := mustParse(t, `
 network:
@@ -284,24 +287,20 @@ network:
 		t.Fatal(err)
 	}
 	equal(t, "members", planMembers(plan), map[string]wantBond{
-		"bond0": {members: []string{"ens1f2"}},
+		"bond0": {members: []string{"ens1f2", "ens1f0", "ens1f1", "ens1f3"}},
 		"bond1": {members: []string{"eno1"}},
 	})
 	equal(t, "bond0 speed", plan.Bonds[0].SpeedMbps, 10000)
-	var unused []string
-	for _, d := range plan.Unused {
-		unused = append(unused, d.NIC+": "+d.Reason)
+	if mac := plan.Bonds[0].MAC(); mac != plan.Bonds[0].MemberNICs[0].HardwareMAC() || plan.Bonds[0].Members[0] != "ens1f2" {
+		t.Errorf("bond0 MAC %s, want the cabled port's", mac)
 	}
-	equal(t, "unused", unused, []string{
-		"ens1f0: matched bond0 but left out", "ens1f1: matched bond0 but left out", "ens1f3: matched bond0 but left out",
-	})
+	if len(plan.Unused) != 0 {
+		t.Errorf("unused %v", plan.Unused)
+	}
 	dark := 0
 	for _, d := range plan.Bonds[0].Decisions {
-		if d.Matched == "up" && !d.Selected {
+		if d.Selected && strings.Contains(d.Reason, "no link: kept, it joins the aggregator when its link comes up at 10000 Mb/s") {
 			dark++
-			if want := "unknown speed is not the chosen 10000 Mb/s"; !strings.Contains(d.Reason, want) {
-				t.Errorf("%s: reason %q lacks %q", d.NIC, d.Reason, want)
-			}
 		}
 	}
 	if dark != 3 {
