@@ -73,6 +73,13 @@ type MemberStatus struct {
 	AggregatorID     int           `json:"aggregator_id,omitempty"`
 	ActorPortState   LACPPortState `json:"actor_port_state,omitempty"`
 	PartnerPortState LACPPortState `json:"partner_port_state,omitempty"`
+	// InActiveAggregator: in 802.3ad, the member is in the bond's active
+	// aggregator and carries traffic (in sync, collecting, distributing).
+	InActiveAggregator bool `json:"in_active_aggregator,omitempty"`
+	// ActorChurn and PartnerChurn are the churn detection states
+	// ("monitoring", "churned", "no-churn"), on kernels that report them.
+	ActorChurn   string `json:"actor_churn,omitempty"`
+	PartnerChurn string `json:"partner_churn,omitempty"`
 }
 
 // Counters are interface statistics (IFLA_STATS64).

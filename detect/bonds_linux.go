@@ -64,7 +64,11 @@ func Bonds(ctx context.Context) ([]BondStatus, error) {
 		bs := &out[i]
 		for _, m := range members {
 			if m.Master == bs.Name {
-				bs.Members = append(bs.Members, memberStatus(m, modes[m.Index]))
+				ms := memberStatus(m, modes[m.Index])
+				if bs.AD != nil {
+					ms.InActiveAggregator = m.Port.Joined(bs.AD.AggregatorID)
+				}
+				bs.Members = append(bs.Members, ms)
 			}
 		}
 		slices.SortFunc(bs.Members, func(x, y MemberStatus) int { return cmp.Compare(x.Name, y.Name) })
@@ -139,6 +143,7 @@ func memberStatus(l kernel.Link, mode *ethtool.LinkMode) MemberStatus {
 	if p.Active {
 		ms.State = "active"
 	}
+	ms.ActorChurn, ms.PartnerChurn = churnName(p.ActorChurn), churnName(p.PartnerChurn)
 	if ms.PermanentMAC == "" {
 		ms.PermanentMAC = p.PermMAC.String()
 	}
@@ -148,6 +153,23 @@ func memberStatus(l kernel.Link, mode *ethtool.LinkMode) MemberStatus {
 		ms.Duplex = normalizeDuplex(int(mode.Duplex))
 	}
 	return ms
+}
+
+// churnName names an 802.3ad churn detection state (AD_CHURN_MONITOR,
+// AD_CHURN, AD_NO_CHURN), "" when the kernel did not report it.
+func churnName(c *uint8) string {
+	if c == nil {
+		return ""
+	}
+	switch *c {
+	case 0:
+		return "monitoring"
+	case 1:
+		return "churned"
+	case 2:
+		return "no-churn"
+	}
+	return "unknown(" + strconv.Itoa(int(*c)) + ")"
 }
 
 func miiStatusName(s uint8) string {

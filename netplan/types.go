@@ -8,6 +8,7 @@ package netplan
 
 import (
 	"net/netip"
+	"time"
 
 	"github.com/bondstrap/bondstrap/netplan/spec"
 )
@@ -70,6 +71,10 @@ type Bond struct {
 	MinMembers *int `json:"min-members,omitempty"`
 	MaxMembers *int `json:"max-members,omitempty"`
 
+	// LACP says how apply checks an 802.3ad bond's negotiation with its
+	// partner, and what it does when it fails. bondstrap extension.
+	LACP *LACPCheck `json:"lacp,omitempty"`
+
 	DHCP4          *bool        `json:"dhcp4,omitempty"`
 	DHCPIdentifier string       `json:"dhcp-identifier,omitempty"`
 	Addresses      []string     `json:"addresses,omitempty"`
@@ -78,6 +83,72 @@ type Bond struct {
 	Nameservers    *Nameservers `json:"nameservers,omitempty"`
 	MTU            int          `json:"mtu,omitempty"`
 	MACAddress     string       `json:"macaddress,omitempty"`
+}
+
+// LACPCheck is bonds.<name>.lacp: after enslaving, apply waits for the
+// bond's active aggregator to have an LACP partner and every member with link
+// in it; Timeout bounds the wait, OnFailure says what happens when no
+// partner answers or fewer than min-members joined, Persist what the units
+// keep after a fallback.
+type LACPCheck struct {
+	// Timeout is a Go duration; default 30s.
+	Timeout string `json:"timeout,omitempty"`
+	// OnFailure is "active-backup" (the default: the bond continues in
+	// active-backup over the same members, and the run is degraded),
+	// "fail" (the bond stage fails: rollback, or the fallback of
+	// bondstrap.on-failure) or "continue" (keep the 802.3ad bond as it is,
+	// with a warning).
+	OnFailure string `json:"on-failure,omitempty"`
+	// Persist is what the units keep after a fallback to active-backup:
+	// "built" (the default: the network that worked) or "declared" (the
+	// 802.3ad bond, for the next boot to try LACP again).
+	Persist string `json:"persist,omitempty"`
+}
+
+// LACP on-failure and persist values.
+const (
+	LACPFallbackActiveBackup = "active-backup"
+	LACPFail                 = "fail"
+	LACPContinue             = "continue"
+	LACPPersistBuilt         = "built"
+	LACPPersistDeclared      = "declared"
+	// DefaultLACPTimeout bounds the wait for the partner: LACP partners
+	// exchange LACPDUs at once when a port comes up, whatever their rate.
+	DefaultLACPTimeout = 30 * time.Second
+)
+
+// LACPTimeout is the bond's lacp.timeout, or its default.
+func (b Bond) LACPTimeout() time.Duration {
+	if b.LACP != nil {
+		if d, err := time.ParseDuration(b.LACP.Timeout); err == nil && d > 0 {
+			return d
+		}
+	}
+	return DefaultLACPTimeout
+}
+
+// LACPOnFailure is the bond's lacp.on-failure, or its default.
+func (b Bond) LACPOnFailure() string {
+	if b.LACP != nil && b.LACP.OnFailure != "" {
+		return b.LACP.OnFailure
+	}
+	return LACPFallbackActiveBackup
+}
+
+// LACPPersist is the bond's lacp.persist, or its default.
+func (b Bond) LACPPersist() string {
+	if b.LACP != nil && b.LACP.Persist != "" {
+		return b.LACP.Persist
+	}
+	return LACPPersistBuilt
+}
+
+// MinMembersOrDefault is min-members, 1 when not given.
+func (b Bond) MinMembersOrDefault() int {
+	if b.MinMembers != nil {
+		return *b.MinMembers
+	}
+	return 1
 }
 
 // Route is an entry of a bond's routes. To may be "default".

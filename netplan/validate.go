@@ -35,9 +35,11 @@ var onFailures = []string{OnFailureRollback, OnFailureFallbackDHCP}
 // validator checks the meaning of a decoded config, normalizes it in place, and
 // collects every problem.
 type validator struct {
-	file    string
-	errs    ErrorList
-	present map[string]bool
+	// deadline is the run's (bondstrap.deadline).
+	deadline time.Duration
+	file     string
+	errs     ErrorList
+	present  map[string]bool
 }
 
 func (v *validator) errorf(path, format string, args ...any) {
@@ -47,7 +49,7 @@ func (v *validator) errorf(path, format string, args ...any) {
 // validate checks cfg, whose keys and types the tree walker has already
 // checked; present holds the key paths given in the file.
 func validate(cfg *Config, present map[string]bool) ErrorList {
-	v := &validator{file: cfg.File, present: present}
+	v := &validator{file: cfg.File, present: present, deadline: cfg.Deadline()}
 	n := &cfg.Network
 	switch n.Version {
 	case 2:
@@ -229,6 +231,18 @@ func (v *validator) bond(p, name string, b *Bond, ethernets map[string]Ethernet,
 	if b.Parameters != nil {
 		v.parameters(childPath(p, "parameters"), b, mode)
 	}
+	if c := b.LACP; c != nil {
+		lp := childPath(p, "lacp")
+		if mode != Mode8023AD {
+			v.errorf(lp, "is for 802.3ad bonds; this one is %s", mode)
+		}
+		v.timeout(childPath(lp, "timeout"), c.Timeout)
+		if c.Timeout != "" && b.LACPTimeout() > v.deadline {
+			v.errorf(childPath(lp, "timeout"), "is %s, longer than the run's deadline %s: every wait must fit in it", b.LACPTimeout(), v.deadline)
+		}
+		v.enum(childPath(lp, "on-failure"), c.OnFailure, []string{LACPFallbackActiveBackup, LACPFail, LACPContinue})
+		v.enum(childPath(lp, "persist"), c.Persist, []string{LACPPersistBuilt, LACPPersistDeclared})
+	}
 
 	if b.DHCPIdentifier != "" && b.DHCPIdentifier != "mac" {
 		v.errorf(childPath(p, "dhcp-identifier"), "is %q: bondstrap supports only mac (the lease must follow the bond's MAC across the reboot)", b.DHCPIdentifier)
@@ -331,6 +345,12 @@ func (v *validator) parameters(p string, b *Bond, mode BondMode) {
 		case !slices.Contains(b.Interfaces, bp.Primary):
 			v.errorf(q, "%q is not one of this bond's interfaces %v", bp.Primary, b.Interfaces)
 		}
+	}
+}
+
+func (v *validator) enum(p, value string, allowed []string) {
+	if value != "" && !slices.Contains(allowed, value) {
+		v.errorf(p, "is %q: expected %s", value, oneOf(allowed))
 	}
 }
 

@@ -26,6 +26,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/bondstrap/bondstrap/detect/inventory"
@@ -123,12 +125,14 @@ type stage struct {
 	run  func(context.Context, *state) error
 }
 
-// pipeline is the order of apply, in one place. The report stage is not in
+// pipeline is the order of apply, in one place. lacp checks the 802.3ad
+// bonds' negotiation (and falls back) before they get addresses. The report stage is not in
 // it: it runs last whatever happened, after teardown and fallback.
 var pipeline = []stage{
 	{"detect", detectStage},
 	{"select", selectStage},
 	{"bond", bondStage},
+	{"lacp", lacpStage},
 	{"address", addressStage},
 	{"persist", persistStage},
 }
@@ -178,8 +182,15 @@ func Apply(ctx context.Context, cfg *netplan.Config, opts Options) (*Report, err
 
 	var result error
 	switch {
-	case failure == nil && s.rep.PersistError != "":
-		result = &DegradedError{Cause: errors.New(s.rep.PersistError), Network: "the bonds, for this boot only"}
+	case failure == nil && (s.rep.PersistError != "" || len(s.degraded) > 0):
+		reasons := slices.Clone(s.degraded)
+		network := "the bonds as built"
+		if s.rep.PersistError != "" {
+			reasons = append(reasons, "units not persisted: "+s.rep.PersistError)
+			network += ", for this boot only"
+		}
+		s.rep.Degraded = reasons
+		result = &DegradedError{Cause: errors.New(strings.Join(reasons, "; ")), Network: network}
 	case failure != nil:
 		s.rep.FailedStage = failure.Stage
 		s.rep.Error = failure.Error()

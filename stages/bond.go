@@ -45,6 +45,12 @@ func bondStage(ctx context.Context, s *state) error {
 	for _, bp := range s.plan.Bonds {
 		names = append(names, bp.Name)
 	}
+	return s.waitBondCarrier(ctx, names)
+}
+
+// waitBondCarrier waits for carrier on the named bonds, one link-timeout for
+// all, and records their MAC, MTU and carrier in the report.
+func (s *state) waitBondCarrier(ctx context.Context, names []string) error {
 	deadline := s.until(s.cfg.LinkTimeout())
 	var up map[string]bool
 	if err := s.op(fmt.Sprintf("waiting for carrier on %s", strings.Join(names, ", ")), func() error {
@@ -56,6 +62,9 @@ func bondStage(ctx context.Context, s *state) error {
 	}
 	var missing []string
 	for _, br := range s.rep.Bonds {
+		if !slices.Contains(names, br.Name) {
+			continue
+		}
 		br.Carrier = up[br.Name]
 		if l, err := s.k.Link(ctx, br.Name); err == nil {
 			br.MAC = l.MAC.String()

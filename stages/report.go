@@ -58,6 +58,8 @@ type Report struct {
 	Networkd string `json:"networkd,omitempty"`
 	// Warnings are problems that did not stop the run.
 	Warnings []string `json:"warnings,omitempty"`
+	// Degraded says why a degraded run's network is not the one declared.
+	Degraded []string `json:"degraded,omitempty"`
 
 	FallbackUsed bool            `json:"fallback_used"`
 	Fallback     *FallbackReport `json:"fallback,omitempty"`
@@ -88,10 +90,13 @@ type StageReport struct {
 
 // BondReport is what the bond and address stages did to one bond.
 type BondReport struct {
-	Name    string   `json:"name"`
-	Mode    string   `json:"mode"`
-	Members []string `json:"members"`
-	Primary string   `json:"primary,omitempty"`
+	Name string `json:"name"`
+	// Mode is the mode the bond was built in; Declared the config's, when
+	// the bond fell back to another (802.3ad without a partner).
+	Mode     string   `json:"mode"`
+	Declared string   `json:"declared_mode,omitempty"`
+	Members  []string `json:"members"`
+	Primary  string   `json:"primary,omitempty"`
 	// Action is created, recreated, updated or unchanged; failed when the
 	// bond stage failed on this bond.
 	Action  string         `json:"action"`
@@ -99,6 +104,7 @@ type BondReport struct {
 	MAC     string         `json:"mac,omitempty"`
 	MTU     int            `json:"mtu,omitempty"`
 	Carrier bool           `json:"carrier"`
+	LACP    *LACPReport    `json:"lacp,omitempty"`
 	Address *AddressReport `json:"address,omitempty"`
 }
 
@@ -237,7 +243,7 @@ func writeSummary(w io.Writer, r *Report) {
 	case r.Outcome == OutcomeDegraded && r.FallbackUsed:
 		verdict = "DEGRADED (fallback DHCP, this boot only)"
 	case r.Outcome == OutcomeDegraded:
-		verdict = "DEGRADED (network up, units not persisted)"
+		verdict = "DEGRADED (" + strings.Join(r.Degraded, "; ") + ")"
 	case r.Outcome == OutcomeFailed:
 		verdict = "FAILED"
 	}
@@ -253,9 +259,22 @@ func writeSummary(w io.Writer, r *Report) {
 		if br.Primary != "" {
 			members += " (primary " + br.Primary + ")"
 		}
-		fmt.Fprintf(&b, "  %-8s %-13s %s: %s\n", br.Name, br.Mode, members, br.Action)
+		mode := br.Mode
+		if br.Declared != "" {
+			mode += " (declared " + br.Declared + ")"
+		}
+		fmt.Fprintf(&b, "  %-8s %-13s %s: %s\n", br.Name, mode, members, br.Action)
 		for _, c := range br.Changes {
 			fmt.Fprintf(&b, "           - %s\n", c)
+		}
+		if l := br.LACP; l != nil {
+			fmt.Fprintf(&b, "           lacp %s: partner %s key %d, aggregator %d, %d of %d ports joined (%s) in %s",
+				l.Outcome, orDash(l.PartnerMAC), l.PartnerKey, l.AggregatorID, len(l.Joined), len(l.Expected),
+				strings.Join(l.Joined, ", "), time.Duration(l.Took).Round(time.Millisecond))
+			if l.Action != "" {
+				fmt.Fprintf(&b, "; %s", l.Action)
+			}
+			b.WriteString("\n")
 		}
 		if a := br.Address; a != nil {
 			writeAddress(&b, a)

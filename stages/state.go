@@ -44,6 +44,10 @@ type state struct {
 	// address: DNS gathered over all bonds, written once
 	dns dnsConfig
 
+	// degraded says why the network built is not the one declared (an
+	// 802.3ad bond that fell back to active-backup).
+	degraded []string
+
 	// journal is the changes made, undone last first.
 	journal []undoStep
 	// snap holds every link as found before this run first touched it;

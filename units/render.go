@@ -136,11 +136,13 @@ func renderBond(cfg *netplan.Config, bp *netplan.BondPlan) ([]File, error) {
 	return files, nil
 }
 
-// bondConfig returns the bond's settings: from cfg when it has the bond, else
-// the copy the plan carries.
+// bondConfig returns the bond's settings: from cfg when it has the bond (in
+// the plan's mode), else the copy the plan carries. A bond built in another
+// mode than declared (802.3ad without a partner, persisted as built) has its
+// settings for that mode in the plan's copy.
 func bondConfig(cfg *netplan.Config, bp *netplan.BondPlan) netplan.Bond {
 	if cfg != nil {
-		if b, ok := cfg.Network.Bonds[bp.Name]; ok {
+		if b, ok := cfg.Network.Bonds[bp.Name]; ok && (bp.Mode == "" || string(b.Mode()) == bp.Mode) {
 			return b
 		}
 	}

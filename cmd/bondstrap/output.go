@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -127,8 +128,21 @@ func printStatus(w io.Writer, bonds []detect.BondStatus) error {
 			fmt.Fprintf(t, "  %s\n", strings.Join(params, "  "))
 		}
 		if b.Mode == spec.LACP && b.AD != nil {
+			partner := b.AD.PartnerMAC
+			if partner == "00:00:00:00:00:00" {
+				partner += " (no LACP partner)"
+			}
 			fmt.Fprintf(t, "  aggregator %d  ports %d  actor key %d  partner key %d  partner mac %s\n",
-				b.AD.AggregatorID, b.AD.NumPorts, b.AD.ActorKey, b.AD.PartnerKey, b.AD.PartnerMAC)
+				b.AD.AggregatorID, b.AD.NumPorts, b.AD.ActorKey, b.AD.PartnerKey, partner)
+			var outside []string
+			for _, m := range b.Members {
+				if !m.InActiveAggregator {
+					outside = append(outside, m.Name)
+				}
+			}
+			if len(outside) > 0 {
+				fmt.Fprintf(t, "  NOT IN THE ACTIVE AGGREGATOR: %s\n", strings.Join(outside, ", "))
+			}
 		}
 		fmt.Fprintf(t, "  addresses %s\n", orDash(strings.Join(b.Addresses, " ")))
 		c := b.Counters
@@ -136,14 +150,19 @@ func printStatus(w io.Writer, bonds []detect.BondStatus) error {
 			c.RxPackets, c.RxBytes, c.RxErrors, c.RxDropped, c.TxPackets, c.TxBytes, c.TxErrors, c.TxDropped)
 		header := "  MEMBER\tSTATE\tMII\tSPEED\tDUPLEX\tLINK FAILURES\tPERMANENT MAC"
 		if b.Mode == spec.LACP {
-			header += "\tAGGREGATOR\tACTOR STATE\tPARTNER STATE"
+			header += "\tAGGREGATOR\tACTOR STATE\tPARTNER STATE\tCHURN (ACTOR/PARTNER)"
 		}
 		fmt.Fprintln(t, header)
 		for _, m := range b.Members {
 			fmt.Fprintf(t, "  %s\t%s\t%s\t%s\t%s\t%d\t%s", m.Name, orDash(m.State), orDash(m.MIIStatus),
 				speed(m.SpeedMbps), orDash(m.Duplex), m.LinkFailureCount, orDash(m.PermanentMAC))
 			if b.Mode == spec.LACP {
-				fmt.Fprintf(t, "\t%d\t%s\t%s", m.AggregatorID, m.ActorPortState, m.PartnerPortState)
+				agg := strconv.Itoa(m.AggregatorID)
+				if !m.InActiveAggregator {
+					agg += " (not active)"
+				}
+				fmt.Fprintf(t, "\t%s\t%s\t%s\t%s/%s", agg, m.ActorPortState, m.PartnerPortState,
+					orDash(m.ActorChurn), orDash(m.PartnerChurn))
 			}
 			fmt.Fprintln(t)
 		}

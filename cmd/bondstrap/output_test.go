@@ -26,7 +26,11 @@ func TestPrintStatus(t *testing.T) {
 		AD: &detect.ADInfo{AggregatorID: 1, NumPorts: 2, ActorKey: 15, PartnerKey: 1, PartnerMAC: "00:00:00:00:00:00"},
 		Members: []detect.MemberStatus{
 			{Name: "eth2", State: "active", MIIStatus: "up", SpeedMbps: 25000, Duplex: "full", AggregatorID: 1,
-				ActorPortState: detect.LACPActivity | detect.LACPAggregation},
+				ActorPortState: detect.LACPActivity | detect.LACPAggregation, InActiveAggregator: true,
+				ActorChurn: "no-churn", PartnerChurn: "no-churn"},
+			{Name: "eth3", State: "backup", MIIStatus: "up", SpeedMbps: 25000, Duplex: "full", AggregatorID: 2,
+				ActorPortState: detect.LACPActivity | detect.LACPAggregation | detect.LACPDefaulted,
+				ActorChurn:     "churned", PartnerChurn: "churned"},
 		},
 	}}
 	var out bytes.Buffer
@@ -45,6 +49,11 @@ func TestPrintStatus(t *testing.T) {
 		"lacp-rate fast  transmit-hash-policy layer3+4  ad-select stable",
 		"aggregator 1  ports 2  actor key 15  partner key 1  partner mac 00:00:00:00:00:00",
 		"activity,aggregation",
+		"partner mac 00:00:00:00:00:00 (no LACP partner)",
+		"NOT IN THE ACTIVE AGGREGATOR: eth3",
+		"no-churn/no-churn",
+		"2 (not active)",
+		"churned/churned",
 	} {
 		if !strings.Contains(s, want) {
 			t.Errorf("status lacks %q:\n%s", want, s)

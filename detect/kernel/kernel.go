@@ -239,6 +239,46 @@ type Kernel interface {
 	// passes, whichever is first, and reports which had it. It waits on
 	// link events; when the event subscription fails it polls.
 	WaitCarrier(ctx context.Context, names []string, deadline time.Time) (map[string]bool, error)
+	// WaitFor waits until cond holds for the links or deadline passes, and
+	// returns the links of its last look and whether cond held. It looks
+	// again on every link event and at least every PollInterval: some
+	// changes (a bond's 802.3ad state) come without one.
+	WaitFor(ctx context.Context, deadline time.Time, cond func([]Link) bool) ([]Link, bool, error)
+}
+
+// PollInterval is how often WaitFor and WaitCarrier look without an event.
+const PollInterval = 100 * time.Millisecond
+
+// LACP port state bits (IEEE 802.1AX; uapi if_bonding.h).
+const (
+	LACPActivity     = 0x01
+	LACPTimeout      = 0x02
+	LACPAggregation  = 0x04
+	LACPSync         = 0x08
+	LACPCollecting   = 0x10
+	LACPDistributing = 0x20
+	LACPDefaulted    = 0x40
+	LACPExpired      = 0x80
+)
+
+// Joined reports whether a bond port is in aggregator agg and carries
+// traffic there: in sync with its partner, collecting and distributing.
+func (p *Port) Joined(agg int) bool {
+	const up = LACPSync | LACPCollecting | LACPDistributing
+	return p != nil && agg != 0 && int(p.AggregatorID) == agg && p.ActorState&up == up
+}
+
+// HasPartner reports whether an 802.3ad aggregator has an LACP partner.
+func (ad *ADInfo) HasPartner() bool {
+	if ad == nil {
+		return false
+	}
+	for _, b := range ad.PartnerMAC {
+		if b != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // ModeSteps splits the settings to send with a change of a bond's mode from

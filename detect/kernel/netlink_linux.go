@@ -28,10 +28,6 @@ const requestTimeout = 10 * time.Second
 // table changed under it (NLM_F_DUMP_INTR).
 const dumpRetries = 5
 
-// pollInterval is how often WaitCarrier looks at the links when link events
-// cannot be had.
-const pollInterval = 100 * time.Millisecond
-
 // Netlink is the running kernel, over rtnetlink, in the network namespace
 // that was current on the thread that called Open.
 type Netlink struct {
@@ -1086,7 +1082,7 @@ func (k *Netlink) WaitCarrier(ctx context.Context, names []string, deadline time
 	defer timer.Stop()
 	var poll <-chan time.Time
 	if events == nil {
-		t := time.NewTicker(pollInterval)
+		t := time.NewTicker(PollInterval)
 		defer t.Stop()
 		poll = t.C
 	}
@@ -1095,7 +1091,7 @@ func (k *Netlink) WaitCarrier(ctx context.Context, names []string, deadline time
 		case u, ok := <-events:
 			if !ok {
 				events = nil
-				t := time.NewTicker(pollInterval)
+				t := time.NewTicker(PollInterval)
 				defer t.Stop()
 				poll = t.C
 				continue
@@ -1109,7 +1105,7 @@ func (k *Netlink) WaitCarrier(ctx context.Context, names []string, deadline time
 			// on, look for ourselves.
 			k.log.Warn("link events failed; polling for carrier", "error", err)
 			events = nil
-			t := time.NewTicker(pollInterval)
+			t := time.NewTicker(PollInterval)
 			defer t.Stop()
 			poll = t.C
 			if err := look(); err != nil {
@@ -1126,6 +1122,54 @@ func (k *Netlink) WaitCarrier(ctx context.Context, names []string, deadline time
 		}
 	}
 	return up, nil
+}
+
+// WaitFor waits for cond on link events and a poll.
+func (k *Netlink) WaitFor(ctx context.Context, deadline time.Time, cond func([]Link) bool) ([]Link, bool, error) {
+	updates := make(chan netlink.LinkUpdate, 256)
+	done := make(chan struct{})
+	ns := k.ns
+	var events <-chan netlink.LinkUpdate
+	if err := netlink.LinkSubscribeWithOptions(updates, done, netlink.LinkSubscribeOptions{
+		Namespace: &ns, ErrorCallback: func(error) {},
+	}); err == nil {
+		events = updates
+		defer func() {
+			close(done)
+			go func() {
+				for range updates {
+				}
+			}()
+		}()
+	}
+	tick := time.NewTicker(PollInterval)
+	defer tick.Stop()
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	for {
+		links, err := k.Links(ctx)
+		if err != nil {
+			return nil, false, err
+		}
+		if cond(links) {
+			return links, true, nil
+		}
+		select {
+		case _, ok := <-events:
+			if !ok {
+				events = nil
+			}
+		case <-tick.C:
+		case <-timer.C:
+			links, err := k.Links(ctx)
+			if err != nil {
+				return nil, false, err
+			}
+			return links, cond(links), nil
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
+		}
+	}
 }
 
 // IPNetPrefix converts a *net.IPNet to a netip.Prefix, IPv4 unmapped.

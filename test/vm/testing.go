@@ -2,6 +2,7 @@ package vm
 
 import (
 	"context"
+	"errors"
 
 	"log/slog"
 	"strings"
@@ -131,4 +132,80 @@ func (w *testWriter) stop() {
 	w.mu.Lock()
 	w.stopped = true
 	w.mu.Unlock()
+}
+
+// NewPair boots two VMs at once in one network namespace (made from a's
+// Segments), so they can be wired to each other (UDPLink) as well as to the
+// segments. It fails the test when either does not boot, and stops both and
+// removes the namespace when the test ends.
+func NewPair(t testing.TB, a, b Config) (*VM, *VM) {
+	t.Helper()
+	Require(t)
+	for _, c := range []*Config{&a, &b} {
+		if c.Logger == nil {
+			c.Logger = TestLogger(t)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if a.Segments == nil {
+		a.Segments = []Segment{{DHCP: &DHCP{}}}
+	}
+	dir := t.TempDir()
+	net, err := NewNetwork(ctx, dir, a.Segments, a.Logger)
+	if err != nil {
+		t.Fatalf("VM pair: %v", err)
+	}
+	for i, s := range a.Segments {
+		if s.DHCP != nil {
+			if err := net.StartDHCP(ctx, i); err != nil {
+				net.Close()
+				t.Fatalf("VM pair: %v", err)
+			}
+		}
+	}
+	a.Network, b.Network = net, net
+	type started struct {
+		v   *VM
+		err error
+	}
+	results := make([]chan started, 2)
+	for i, c := range []Config{a, b} {
+		results[i] = make(chan started, 1)
+		go func() {
+			v, err := Start(ctx, c)
+			results[i] <- started{v, err}
+		}()
+	}
+	var vms [2]*VM
+	var errs []error
+	for i := range results {
+		r := <-results[i]
+		vms[i] = r.v
+		if r.err != nil {
+			errs = append(errs, r.err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, v := range vms {
+			if v == nil {
+				continue
+			}
+			if t.Failed() {
+				v.cfg.KeepDir = true
+				t.Logf("VM logs kept in %s; console tail:\n%s", v.Dir(), v.ConsoleTail(40))
+			}
+			if err := v.Close(); err != nil {
+				t.Errorf("closing VM: %v", err)
+			}
+		}
+		if err := net.Close(); err != nil {
+			t.Errorf("closing the network: %v", err)
+		}
+	})
+	if len(errs) > 0 {
+		t.Fatalf("VM pair did not boot: %v", errors.Join(errs...))
+	}
+	t.Logf("VM pair booted in %v and %v", vms[0].Timings.Boot.Round(time.Millisecond), vms[1].Timings.Boot.Round(time.Millisecond))
+	return vms[0], vms[1]
 }

@@ -49,6 +49,11 @@ type NIC struct {
 	ID string
 	// Tap is the host side tap device (set by Start).
 	Tap string
+	// UDP, when set, joins the NIC point to point to another guest's NIC
+	// through UDP on the namespace's loopback (QEMU's socket netdev) instead
+	// of a tap on a segment: a wire no bridge is on, which LACPDUs cross
+	// (Linux bridges never forward them).
+	UDP *UDPLink
 	// Iface is the guest's name for the NIC, found by MAC right after boot (set by
 	// Start). Names stay, even when a bond changes the NIC's MAC.
 	Iface string
@@ -60,6 +65,18 @@ var IPRoute2 = initrd.HostBinary{Src: "/bin/ip", Dst: IPRoute2Path}
 
 // IPRoute2Path is where IPRoute2 is in the guest.
 const IPRoute2Path = "/usr/local/sbin/ip"
+
+// UDPLink is one end of a point-to-point wire: this NIC sends to Remote and
+// listens on Local, UDP ports on 127.0.0.1 of the VMs' namespace.
+type UDPLink struct {
+	Local, Remote int
+}
+
+// Wire returns the two ends of a point-to-point wire between two guests'
+// NICs: ports base and base+1.
+func Wire(base int) (a, b *UDPLink) {
+	return &UDPLink{Local: base, Remote: base + 1}, &UDPLink{Local: base + 1, Remote: base}
+}
 
 // Virtio returns a virtio-net NIC reporting speed Mb/s, full duplex.
 func Virtio(speed int) NIC { return NIC{Model: ModelVirtio, Speed: speed} }
@@ -73,6 +90,11 @@ type Config struct {
 	NICs []NIC
 	// Segments are the L2 segments; default one segment with a DHCP server.
 	Segments []Segment
+	// Network, when set, is an existing namespace the VM joins (its
+	// Segments are ignored, and its DHCP servers left as they are): two
+	// guests wired to each other (UDPLink) must share one. The VM does not
+	// close it.
+	Network *Network
 	// MemoryMB is the guest memory; default 512.
 	MemoryMB int
 	// CPUs is the number of guest CPUs; default 1 (TCG is slow, the host has 2 cores).
@@ -186,11 +208,17 @@ func start(ctx context.Context, cfg Config) (*VM, error) {
 	v.Timings.Initramfs = time.Since(t0)
 
 	t0 = time.Now()
-	if v.Net, err = NewNetwork(ctx, v.dir, cfg.Segments, v.log); err != nil {
+	segments := len(cfg.Segments)
+	if cfg.Network != nil {
+		v.Net, segments = cfg.Network, len(cfg.Network.segs)
+	} else if v.Net, err = NewNetwork(ctx, v.dir, cfg.Segments, v.log); err != nil {
 		return v, fmt.Errorf("vm: %w", err)
 	}
 	for i := range v.NICs {
-		if v.NICs[i].Segment < 0 || v.NICs[i].Segment >= len(cfg.Segments) {
+		if v.NICs[i].UDP != nil {
+			continue
+		}
+		if v.NICs[i].Segment < 0 || v.NICs[i].Segment >= segments {
 			return v, fmt.Errorf("vm: NIC %d: no segment %d", i, v.NICs[i].Segment)
 		}
 		if v.NICs[i].Tap, err = v.Net.AddTap(ctx, v.NICs[i].Segment); err != nil {
@@ -198,7 +226,7 @@ func start(ctx context.Context, cfg Config) (*VM, error) {
 		}
 	}
 	for i, s := range cfg.Segments {
-		if s.DHCP != nil {
+		if s.DHCP != nil && cfg.Network == nil {
 			if err := v.Net.StartDHCP(ctx, i); err != nil {
 				return v, fmt.Errorf("vm: %w", err)
 			}
@@ -311,7 +339,11 @@ func (v *VM) qemuArgs(kernel, initrd, agentSock, qmpSock string) []string {
 	}
 	for i, n := range v.NICs {
 		netdev := fmt.Sprintf("net%d", i)
-		args = append(args, "-netdev", fmt.Sprintf("tap,id=%s,ifname=%s,script=no,downscript=no", netdev, n.Tap))
+		if n.UDP != nil {
+			args = append(args, "-netdev", fmt.Sprintf("socket,id=%s,udp=127.0.0.1:%d,localaddr=127.0.0.1:%d", netdev, n.UDP.Remote, n.UDP.Local))
+		} else {
+			args = append(args, "-netdev", fmt.Sprintf("tap,id=%s,ifname=%s,script=no,downscript=no", netdev, n.Tap))
+		}
 		dev := fmt.Sprintf("%s,netdev=%s,id=%s,mac=%s", n.Model, netdev, n.ID, n.MAC)
 		if n.Model == ModelVirtio {
 			dev += fmt.Sprintf(",speed=%d,duplex=full", n.Speed)
@@ -588,7 +620,7 @@ func (v *VM) close() error {
 	if v.agent != nil {
 		_ = v.agent.close()
 	}
-	if v.Net != nil {
+	if v.Net != nil && v.cfg.Network == nil {
 		if err := v.Net.Close(); err != nil {
 			errs = append(errs, err)
 		}

@@ -52,6 +52,10 @@ type Segment struct {
 	Name string `json:"name"`
 	// DHCP is the segment's DHCP server; nil: none answers.
 	DHCP *DHCPServer `json:"dhcp,omitempty"`
+	// LACPPartner is the system MAC of the switch behind the segment when it
+	// speaks LACP (an 802.3ad bond's ports on it join its aggregator);
+	// empty: the switch ignores LACPDUs.
+	LACPPartner string `json:"lacp_partner,omitempty"`
 }
 
 // DHCPServer hands out leases on a segment.
@@ -377,6 +381,7 @@ func (k *Kernel) snapshot(l *link) kernel.Link {
 	if l.bond != nil {
 		b := *l.bond
 		b.Settings = slices.Clone(l.bond.Settings)
+		b.AD, _ = k.lacp(l)
 		out.Bond = &b
 	}
 	if l.Master != "" {
@@ -386,10 +391,51 @@ func (k *Kernel) snapshot(l *link) kernel.Link {
 				p.MII = 0
 			}
 			p.Active = m.bond.Mode != spec.ActiveBackup || m.bond.ActivePort == l.Name
+			if ad, states := k.lacp(m); ad != nil {
+				if st, ok := states[l.Name]; ok {
+					p.AggregatorID = uint16(ad.AggregatorID)
+					p.ActorState, p.PartnerState = st[0], st[1]
+				}
+			}
 			out.Port = p
 		}
 	}
 	return out
+}
+
+// lacp models an 802.3ad bond's aggregation: the ports with carrier on a
+// segment whose switch speaks LACP join one aggregator with it as partner;
+// without such a switch, the first port with carrier forms an aggregator of
+// its own, defaulted, without a partner, as the kernel does. It returns the
+// active aggregator and each port's actor and partner state.
+func (k *Kernel) lacp(bond *link) (*kernel.ADInfo, map[string][2]uint8) {
+	if bond.bond == nil || bond.bond.Mode != spec.LACP || !bond.Up {
+		return nil, nil
+	}
+	const joined = kernel.LACPActivity | kernel.LACPAggregation | kernel.LACPSync | kernel.LACPCollecting | kernel.LACPDistributing
+	states := map[string][2]uint8{}
+	var partner net.HardwareAddr
+	var first string
+	for _, p := range k.links {
+		if p.Master != bond.Name || !p.Carrier || p.nic == nil {
+			continue
+		}
+		if first == "" {
+			first = p.Name
+		}
+		if mac, err := net.ParseMAC(k.segments[p.nic.Segment].LACPPartner); err == nil {
+			partner = mac
+			states[p.Name] = [2]uint8{joined, joined}
+		}
+	}
+	if len(states) > 0 {
+		return &kernel.ADInfo{AggregatorID: 1, NumPorts: len(states), ActorKey: 9, PartnerKey: 9, PartnerMAC: partner}, states
+	}
+	if first == "" {
+		return nil, nil
+	}
+	states[first] = [2]uint8{kernel.LACPActivity | kernel.LACPAggregation | kernel.LACPDefaulted, 0}
+	return &kernel.ADInfo{AggregatorID: 1, NumPorts: 1, ActorKey: 9, PartnerMAC: make(net.HardwareAddr, 6)}, states
 }
 
 // Links lists every link.
@@ -1144,6 +1190,15 @@ func (k *Kernel) WaitCarrier(ctx context.Context, names []string, deadline time.
 		up[n] = l.Carrier
 	}
 	return up, ctx.Err()
+}
+
+// WaitFor looks once: in the model, nothing changes while nobody acts.
+func (k *Kernel) WaitFor(ctx context.Context, deadline time.Time, cond func([]kernel.Link) bool) ([]kernel.Link, bool, error) {
+	links, err := k.Links(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	return links, cond(links), nil
 }
 
 // ErrNoServer is what DHCP returns on a segment without a server, or on a
