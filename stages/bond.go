@@ -6,6 +6,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/bondstrap/bondstrap/detect/kernel"
 	"github.com/bondstrap/bondstrap/netplan"
@@ -437,6 +438,10 @@ func (s *state) ensurePorts(ctx context.Context, bp netplan.BondPlan, br *BondRe
 			return err
 		}
 		br.Changes = append(br.Changes, "enslaved "+m)
+		if s.enslaved == nil {
+			s.enslaved = map[string]time.Time{}
+		}
+		s.enslaved[bp.Name] = time.Now()
 	}
 	return nil
 }

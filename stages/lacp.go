@@ -34,7 +34,9 @@ type LACPReport struct {
 	// distributing; Expected the members with link.
 	Joined   []string `json:"joined"`
 	Expected []string `json:"expected"`
-	// Took is how long the negotiation took, or the time waited.
+	// Took is how long the negotiation took, from the last port joining the
+	// bond (or, for a bond this run did not change, from the start of the
+	// wait), or the time waited for it.
 	Took Millis `json:"took_ms"`
 	// Action is what apply did about a failed negotiation:
 	// "active-backup" (fell back), "failed" or "continued".
@@ -101,7 +103,12 @@ func (s *state) checkLACP(ctx context.Context, i int) error {
 	slices.Sort(expected)
 	timeout := bp.Config.LACPTimeout()
 	deadline := s.until(timeout)
+	// Negotiation starts when the last port joins the bond, not when this
+	// stage starts: the bond stage's wait for carrier is part of it.
 	start := time.Now()
+	if t, ok := s.enslaved[bp.Name]; ok {
+		start = t
+	}
 	var st lacpState
 	err = s.op(fmt.Sprintf("waiting up to %s for the LACP partner of %s and %d port(s) in its aggregator", timeout,
 		bp.Name, len(expected)), func() error {

@@ -80,6 +80,17 @@ func (m Millis) MarshalJSON() ([]byte, error) {
 	return json.Marshal(time.Duration(m).Milliseconds())
 }
 
+// UnmarshalJSON reads the milliseconds MarshalJSON writes, so a report read
+// back from report.json holds the durations it was written with.
+func (m *Millis) UnmarshalJSON(b []byte) error {
+	var ms int64
+	if err := json.Unmarshal(b, &ms); err != nil {
+		return fmt.Errorf("a duration in milliseconds: %w", err)
+	}
+	*m = Millis(time.Duration(ms) * time.Millisecond)
+	return nil
+}
+
 // StageReport is one stage's timing and outcome.
 type StageReport struct {
 	Name     string `json:"name"`

@@ -41,6 +41,9 @@ type state struct {
 	carrier map[string]bool // NIC name → link seen during detect
 	// select
 	plan *netplan.Plan
+	// bond: when each bond's last port was enslaved by this run, the start
+	// of its LACP negotiation
+	enslaved map[string]time.Time
 	// address: DNS gathered over all bonds, written once
 	dns dnsConfig
 
