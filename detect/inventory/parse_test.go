@@ -3,7 +3,9 @@ package inventory
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -192,5 +194,40 @@ func TestLoadFileMissing(t *testing.T) {
 	}
 	if !strings.Contains(ie.Msg, "cannot read") {
 		t.Errorf("Msg = %q", ie.Msg)
+	}
+}
+
+// TestLimits checks the documented bounds: an inventory over MaxFileSize is
+// not read into memory, and one listing more than MaxNICs is refused, each
+// with an error naming the file (and the key).
+func TestLimits(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big.json")
+	pad := `{"interfaces": [], "comment": "` + strings.Repeat("x", MaxFileSize) + `"}`
+	if err := os.WriteFile(big, []byte(pad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := LoadFile(big)
+	var ie *InventoryError
+	if !errors.As(err, &ie) || ie.File != big || !strings.Contains(ie.Msg, "larger than") {
+		t.Errorf("LoadFile(%d bytes) = %v; want larger than %d bytes", len(pad), err, MaxFileSize)
+	}
+
+	nic := func(i int) string {
+		return fmt.Sprintf(`{"name":"eth%d","mac":"02:00:00:%02x:%02x:%02x"}`, i, i>>16&0xff, i>>8&0xff, i&0xff)
+	}
+	list := func(n int) []byte {
+		parts := make([]string, n)
+		for i := range parts {
+			parts[i] = nic(i)
+		}
+		return []byte(`{"interfaces": [` + strings.Join(parts, ",") + `]}`)
+	}
+	if inv, err := Parse("max.json", list(MaxNICs)); err != nil || len(inv.Interfaces) != MaxNICs {
+		t.Errorf("%d NICs: %d parsed, %v", MaxNICs, len(inv.Interfaces), err)
+	}
+	_, err = Parse("over.json", list(MaxNICs+1))
+	if !errors.As(err, &ie) || ie.File != "over.json" || ie.Path != "interfaces" || !strings.Contains(ie.Msg, "at most 4096") {
+		t.Errorf("%d NICs: %v; want refused at interfaces", MaxNICs+1, err)
 	}
 }

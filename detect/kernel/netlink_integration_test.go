@@ -12,6 +12,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // inNamespace runs f on a thread locked into a new network namespace with a
@@ -171,4 +172,45 @@ func TestWaitCarrier(t *testing.T) {
 			t.Fatalf("with its peer: %v %v", up, err)
 		}
 	})
+}
+
+// TestWaitCarrierPolls checks that a wait for carrier still sees the link
+// come up when link events are unavailable (the subscription fails) or fail
+// on the way (ENOBUFS: the socket overran and events were lost).
+func TestWaitCarrierPolls(t *testing.T) {
+	subscriptions := map[string]subscribeFunc{
+		"subscription-refused": func(chan<- netlink.LinkUpdate, <-chan struct{}, netlink.LinkSubscribeOptions) error {
+			return unix.EPROTONOSUPPORT
+		},
+		"events-overrun": func(ch chan<- netlink.LinkUpdate, _ <-chan struct{}, o netlink.LinkSubscribeOptions) error {
+			go func() {
+				o.ErrorCallback(unix.ENOBUFS)
+				close(ch)
+			}()
+			return nil
+		},
+		"events-silent": func(chan<- netlink.LinkUpdate, <-chan struct{}, netlink.LinkSubscribeOptions) error {
+			return nil
+		},
+	}
+	for name, sub := range subscriptions {
+		t.Run(name, func(t *testing.T) {
+			inNamespace(t, func(k *Netlink) {
+				ctx := context.Background()
+				k.subscribe = sub
+				must[Undo](t)(k.SetUp(ctx, "v0", true))
+				got := make(chan map[string]bool, 1)
+				errs := make(chan error, 1)
+				go func() {
+					up, err := k.WaitCarrier(ctx, []string{"v0"}, time.Now().Add(10*time.Second))
+					got <- up
+					errs <- err
+				}()
+				must[Undo](t)(k.SetUp(ctx, "v1", true))
+				if up, err := <-got, <-errs; err != nil || !up["v0"] {
+					t.Fatalf("v0's carrier was not seen without events: %v %v", up, err)
+				}
+			})
+		})
+	}
 }

@@ -37,6 +37,9 @@ type Netlink struct {
 
 	mu   sync.Mutex // serializes raw requests on sock
 	sock *nl.SocketHandle
+
+	// subscribe is netlink.LinkSubscribeWithOptions, or a test's stand-in.
+	subscribe subscribeFunc
 }
 
 // Open returns the kernel of the calling thread's network namespace. log
@@ -1015,127 +1018,66 @@ func (k *Netlink) DelRoute(ctx context.Context, r Route) (Undo, error) {
 	}, nil
 }
 
-// WaitCarrier waits on link events, subscribed before the first look so
-// that no change falls between the two, and polls when events fail.
+// WaitCarrier waits until every named link has carrier or the deadline
+// passes, on link events and a poll (see WaitFor).
 func (k *Netlink) WaitCarrier(ctx context.Context, names []string, deadline time.Time) (map[string]bool, error) {
 	up := make(map[string]bool, len(names))
 	if len(names) == 0 {
 		return up, nil
 	}
-	updates := make(chan netlink.LinkUpdate, 256)
-	done := make(chan struct{})
-	subErr := make(chan error, 1)
-	ns := k.ns
-	err := netlink.LinkSubscribeWithOptions(updates, done, netlink.LinkSubscribeOptions{
-		Namespace: &ns,
-		ErrorCallback: func(err error) {
-			if errors.Is(err, netlink.ErrDumpInterrupted) {
-				return
-			}
-			select {
-			case subErr <- err:
-			default:
-			}
-		},
-	})
-	var events <-chan netlink.LinkUpdate
-	if err != nil {
-		k.log.Warn("link events unavailable; polling for carrier", "error", err)
-	} else {
-		events = updates
-		defer func() {
-			close(done)
-			// Drain, so the library's reader is never stuck sending.
-			go func() {
-				for range updates {
-				}
-			}()
-		}()
-	}
-
-	look := func() error {
-		links, err := k.Links(ctx)
-		if err != nil {
-			return err
-		}
+	carrier := func(links []Link) bool {
 		for _, n := range names {
-			l, err := find(links, n)
-			if err != nil {
-				return err
-			}
-			up[n] = l.Carrier
-		}
-		return nil
-	}
-	if err := look(); err != nil {
-		return nil, err
-	}
-	all := func() bool {
-		for _, n := range names {
-			if !up[n] {
+			if l, err := find(links, n); err != nil || !l.Carrier {
 				return false
 			}
 		}
 		return true
 	}
-	timer := time.NewTimer(time.Until(deadline))
-	defer timer.Stop()
-	var poll <-chan time.Time
-	if events == nil {
-		t := time.NewTicker(PollInterval)
-		defer t.Stop()
-		poll = t.C
+	links, _, err := k.WaitFor(ctx, deadline, carrier)
+	if err != nil {
+		return up, err
 	}
-	for !all() {
-		select {
-		case u, ok := <-events:
-			if !ok {
-				events = nil
-				t := time.NewTicker(PollInterval)
-				defer t.Stop()
-				poll = t.C
-				continue
-			}
-			a := u.Link.Attrs()
-			if slices.Contains(names, a.Name) {
-				up[a.Name] = u.Header.Type != unix.RTM_DELLINK && a.RawFlags&unix.IFF_LOWER_UP != 0
-			}
-		case err := <-subErr:
-			// ENOBUFS and the like: events may have been lost; from here
-			// on, look for ourselves.
-			k.log.Warn("link events failed; polling for carrier", "error", err)
-			events = nil
-			t := time.NewTicker(PollInterval)
-			defer t.Stop()
-			poll = t.C
-			if err := look(); err != nil {
-				return up, err
-			}
-		case <-poll:
-			if err := look(); err != nil {
-				return up, err
-			}
-		case <-timer.C:
-			return up, nil
-		case <-ctx.Done():
-			return up, ctx.Err()
+	for _, n := range names {
+		l, err := find(links, n)
+		if err != nil {
+			return up, err
 		}
+		up[n] = l.Carrier
 	}
 	return up, nil
 }
 
-// WaitFor waits for cond on link events and a poll.
+// subscribeFunc subscribes to link events; Netlink.subscribe replaces it in
+// tests to make the subscription fail.
+type subscribeFunc func(ch chan<- netlink.LinkUpdate, done <-chan struct{}, opts netlink.LinkSubscribeOptions) error
+
+// WaitFor waits for cond on link events, subscribed before the first look
+// so that no change falls between the two, and a poll every PollInterval.
+// When the subscription fails, or reports an error (ENOBUFS: events were
+// lost), the poll alone goes on.
 func (k *Netlink) WaitFor(ctx context.Context, deadline time.Time, cond func([]Link) bool) ([]Link, bool, error) {
 	updates := make(chan netlink.LinkUpdate, 256)
 	done := make(chan struct{})
 	ns := k.ns
+	subscribe := k.subscribe
+	if subscribe == nil {
+		subscribe = netlink.LinkSubscribeWithOptions
+	}
 	var events <-chan netlink.LinkUpdate
-	if err := netlink.LinkSubscribeWithOptions(updates, done, netlink.LinkSubscribeOptions{
-		Namespace: &ns, ErrorCallback: func(error) {},
-	}); err == nil {
+	if err := subscribe(updates, done, netlink.LinkSubscribeOptions{
+		Namespace: &ns,
+		ErrorCallback: func(err error) {
+			if !errors.Is(err, netlink.ErrDumpInterrupted) {
+				k.log.Warn("link events failed; polling", "error", err)
+			}
+		},
+	}); err != nil {
+		k.log.Warn("link events unavailable; polling", "error", err)
+	} else {
 		events = updates
 		defer func() {
 			close(done)
+			// Drain, so the library's reader is never stuck sending.
 			go func() {
 				for range updates {
 				}
