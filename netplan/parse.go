@@ -286,11 +286,6 @@ func (b Bond) Mode() BondMode {
 	return b.Parameters.Mode
 }
 
-// DHCP reports whether the bond takes its address by DHCPv4 (dhcp4: true).
-func (b Bond) DHCP() bool {
-	return b.DHCP4 != nil && *b.DHCP4
-}
-
 // Reflected types the walker treats as scalars with their own syntax.
 var (
 	bondModeType       = reflect.TypeFor[BondMode]()
@@ -301,6 +296,9 @@ var (
 	bondType           = reflect.TypeFor[Bond]()
 	bondParametersType = reflect.TypeFor[BondParameters]()
 	routeType          = reflect.TypeFor[Route]()
+	vlanType           = reflect.TypeFor[VLAN]()
+	bridgeType         = reflect.TypeFor[Bridge]()
+	secondsType        = reflect.TypeFor[Seconds]()
 )
 
 // treeWalker checks a generic JSON tree against the Go types of Config before
@@ -352,6 +350,13 @@ func (w *treeWalker) walk(path string, v any, t reflect.Type) any {
 		return v
 	case bondParametersType:
 		w.walkParameters(path, v)
+		return v
+	case secondsType:
+		// A bare number is seconds (forward-delay: 15); keep its text.
+		if n, ok := v.(json.Number); ok {
+			return n.String()
+		}
+		w.checkString(path, v)
 		return v
 	case stringListType:
 		switch v.(type) {
@@ -577,33 +582,41 @@ func (w *treeWalker) unknownParameter(p, key string) {
 
 // unsupportedKeys are netplan keys bondstrap knows but does not implement, by
 // the type they would belong to, with the reason given to the user.
+// unsupportedL3 are netplan's interface keys beyond the addressing bondstrap
+// supports.
+var unsupportedL3 = []string{"dhcp4-overrides", "dhcp6-overrides", "routing-policy", "optional",
+	"optional-addresses", "link-local", "critical", "renderer", "ipv6-privacy",
+	"ipv6-address-generation", "ipv6-address-token", "ipv6-mtu", "emit-lldp", "activation-mode",
+	"ignore-carrier", "openvswitch", "networkmanager", "neigh-suppress"}
+
 var unsupportedKeys = map[reflect.Type]struct {
 	keys   []string
 	reason string
 }{
 	networkType: {
-		[]string{"bridges", "vlans", "wifis", "tunnels", "vrfs", "modems", "nm-devices",
+		[]string{"wifis", "tunnels", "vrfs", "modems", "nm-devices",
 			"dummy-devices", "virtual-ethernets", "openvswitch"},
-		"bondstrap configures only ethernets and bonds",
+		"bondstrap configures ethernets, bonds, VLANs and bridges",
 	},
 	ethernetType: {
-		[]string{"set-name", "dhcp4", "dhcp6", "dhcp4-overrides", "dhcp6-overrides", "dhcp-identifier",
-			"addresses", "gateway4", "gateway6", "nameservers", "routes", "routing-policy", "macaddress",
-			"optional", "optional-addresses", "accept-ra", "link-local", "critical", "renderer",
-			"wakeonlan", "ipv6-privacy", "ipv6-address-generation", "ipv6-address-token", "ipv6-mtu",
-			"emit-lldp", "receive-checksum-offload", "transmit-checksum-offload",
+		append([]string{"wakeonlan", "receive-checksum-offload", "transmit-checksum-offload",
 			"tcp-segmentation-offload", "tcp6-segmentation-offload", "generic-segmentation-offload",
 			"generic-receive-offload", "large-receive-offload", "link", "virtual-function-count",
-			"embedded-switch-mode", "delay-virtual-functions-rebind", "infiniband-mode", "auth",
-			"activation-mode", "neigh-suppress", "ignore-carrier", "openvswitch", "networkmanager"},
-		"an ethernets entry only selects bond members (it supports match and mtu); configure addressing on the bond",
+			"embedded-switch-mode", "delay-virtual-functions-rebind", "infiniband-mode", "auth"},
+			unsupportedL3...),
+		"an ethernets entry supports match, set-name and the addressing keys (dhcp4, dhcp6, accept-ra, addresses, gateway4, gateway6, routes, nameservers, mtu, macaddress)",
 	},
 	bondType: {
-		[]string{"dhcp6", "dhcp4-overrides", "dhcp6-overrides", "gateway6", "routing-policy",
-			"optional", "optional-addresses", "accept-ra", "link-local", "critical", "renderer",
-			"ipv6-privacy", "ipv6-address-generation", "ipv6-address-token", "ipv6-mtu", "emit-lldp",
-			"activation-mode", "ignore-carrier", "openvswitch", "networkmanager", "link", "neigh-suppress"},
-		"bondstrap configures IPv4 by DHCP or static addresses",
+		append([]string{"link"}, unsupportedL3...),
+		"a bond supports interfaces, parameters and the addressing keys (dhcp4, dhcp6, accept-ra, addresses, gateway4, gateway6, routes, nameservers, mtu, macaddress)",
+	},
+	vlanType: {
+		unsupportedL3,
+		"a VLAN supports id, link and the addressing keys (dhcp4, dhcp6, accept-ra, addresses, gateway4, gateway6, routes, nameservers, mtu, macaddress)",
+	},
+	bridgeType: {
+		append([]string{"link"}, unsupportedL3...),
+		"a bridge supports interfaces, parameters and the addressing keys (dhcp4, dhcp6, accept-ra, addresses, gateway4, gateway6, routes, nameservers, mtu, macaddress)",
 	},
 	matchType: {
 		[]string{"original-name"},
@@ -637,13 +650,21 @@ func (w *treeWalker) unknownKey(path, key string, t reflect.Type, fields map[str
 	w.errorf(p, "unknown key %q: expected one of %s", key, strings.Join(sortedKeys(fields), ", "))
 }
 
-// jsonFields maps the JSON names of t's fields to the fields.
+// jsonFields maps the JSON names of t's fields to the fields, those of an
+// embedded struct without a JSON name (Addressing) as its own, as
+// encoding/json does.
 func jsonFields(t reflect.Type) map[string]reflect.StructField {
 	fields := make(map[string]reflect.StructField)
 	for i := range t.NumField() {
 		f := t.Field(i)
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
 		if name == "-" || !f.IsExported() {
+			continue
+		}
+		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+			for k, ef := range jsonFields(f.Type) {
+				fields[k] = ef
+			}
 			continue
 		}
 		if name == "" {

@@ -569,7 +569,7 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("normalized config does not parse again: %v\n%s", err, raw)
 		}
 		if !reflect.DeepEqual(again, cfg) {
-			t.Fatalf("normalizing is not idempotent:\n%+v\n%+v", again, cfg)
+			t.Fatalf("normalizing is not idempotent:\n%#v\n%#v", again.Network, cfg.Network)
 		}
 	})
 }

@@ -16,9 +16,11 @@ type SelectionError struct {
 	Failures []BondFailure
 }
 
-// BondFailure is the selection failure of one bond.
+// BondFailure is the selection failure of one bond, or of one standalone
+// ethernets id (Kind KindEthernet).
 type BondFailure struct {
 	Bond      string
+	Kind      string
 	Problem   string
 	Decisions []Decision
 }
@@ -29,7 +31,11 @@ func (e *SelectionError) Error() string {
 		if i > 0 {
 			b.WriteString("\n")
 		}
-		fmt.Fprintf(&b, "bond %s: %s", f.Bond, f.Problem)
+		what := "bond"
+		if f.Kind == KindEthernet {
+			what = "ethernets id"
+		}
+		fmt.Fprintf(&b, "%s %s: %s", what, f.Bond, f.Problem)
 		for _, d := range f.Decisions {
 			verdict := "left out"
 			if d.Selected {
@@ -74,9 +80,22 @@ func Select(cfg *Config, inv inventory.Inventory) (*Plan, error) {
 		}
 		plan.Bonds = append(plan.Bonds, bp)
 	}
+	standalone := make(map[string]string) // NIC name -> ethernets id
+	for _, id := range cfg.Standalone() {
+		ep, failure := selectStandalone(cfg, id, nics, takenBy)
+		if failure != nil {
+			failures = append(failures, *failure)
+			continue
+		}
+		standalone[ep.NIC.Name] = id
+		plan.Ethernets = append(plan.Ethernets, ep)
+	}
+	plan.Virtuals = planVirtuals(cfg, plan)
 	for _, nic := range nics {
 		if bond, ok := takenBy[nic.Name]; !ok {
-			plan.Unused = append(plan.Unused, Decision{NIC: nic.Name, Reason: "matched by no bond"})
+			plan.Unused = append(plan.Unused, Decision{NIC: nic.Name, Reason: "matched by no bond or standalone ethernets id"})
+		} else if standalone[nic.Name] != "" {
+			continue
 		} else if !plan.has(bond, nic.Name) && !failed(failures, bond) {
 			plan.Unused = append(plan.Unused, Decision{NIC: nic.Name, Reason: "matched " + bond + " but left out"})
 		}
@@ -294,6 +313,103 @@ func (p *Plan) has(bond, nic string) bool {
 		}
 	}
 	return false
+}
+
+// selectStandalone gives a standalone ethernets id the first NIC, by name,
+// that it matches and that no bond took. One NIC: its addressing, set-name
+// and what sits on it concern one interface.
+func selectStandalone(cfg *Config, id string, nics []inventory.NIC, takenBy map[string]string) (EthernetPlan, *BondFailure) {
+	eth := cfg.Network.Ethernets[id]
+	var why []Decision
+	for _, nic := range nics {
+		ok, reason := cfg.MatchesID(id, nic)
+		if !ok {
+			if len(why) < MaxUnmatchedDecisions {
+				why = append(why, Decision{NIC: nic.Name, Reason: reason})
+			}
+			continue
+		}
+		if other, taken := takenBy[nic.Name]; taken {
+			if len(why) < MaxUnmatchedDecisions {
+				why = append(why, Decision{NIC: nic.Name, Matched: id, Reason: "matches " + id + " but already taken by " + other})
+			}
+			continue
+		}
+		takenBy[nic.Name] = id
+		name := nic.Name
+		if eth.SetName != "" {
+			name = eth.SetName
+		}
+		if reason == "" {
+			reason = "matches " + id
+		} else {
+			reason = "matches " + id + " (" + reason + ")"
+		}
+		return EthernetPlan{ID: id, Name: name, NIC: nic, Reason: reason, Config: eth}, nil
+	}
+	return EthernetPlan{}, &BondFailure{Bond: id, Kind: KindEthernet, Decisions: why,
+		Problem: "matched no free NIC: a standalone ethernets id takes one NIC"}
+}
+
+// planVirtuals resolves the VLANs and bridges: their links and ports by the
+// names they have on the machine, and a bridge's MAC.
+func planVirtuals(cfg *Config, plan *Plan) []VirtualPlan {
+	resolve := func(name string) string {
+		if e, ok := plan.Ethernet(name); ok {
+			return e.Name
+		}
+		return name
+	}
+	var out []VirtualPlan
+	for _, name := range cfg.Virtuals() {
+		if vl, ok := cfg.Network.VLANs[name]; ok {
+			vp := VirtualPlan{Name: name, Kind: KindVLAN, Link: resolve(vl.Link), Addressing: vl.Addressing,
+				IDs: []string{vl.Link}, MAC: vl.MACAddress}
+			if vl.ID != nil {
+				vp.VLANID = *vl.ID
+			}
+			out = append(out, vp)
+			continue
+		}
+		br := cfg.Network.Bridges[name]
+		vp := VirtualPlan{Name: name, Kind: KindBridge, Ports: []string{}, Addressing: br.Addressing,
+			Bridge: br.Parameters, IDs: slices.Clone(br.Interfaces), MAC: br.MACAddress}
+		for _, port := range br.Interfaces {
+			vp.Ports = append(vp.Ports, resolve(port))
+		}
+		if vp.MAC == "" && len(br.Interfaces) > 0 {
+			vp.MAC = portMAC(cfg, plan, out, br.Interfaces[0])
+		}
+		out = append(out, vp)
+	}
+	return out
+}
+
+// portMAC is the MAC a bridge port will have: a bond's planned MAC, a
+// standalone NIC's configured or permanent MAC, a VLAN's configured MAC or
+// its link's.
+func portMAC(cfg *Config, plan *Plan, virtuals []VirtualPlan, name string) string {
+	if b, ok := plan.Bond(name); ok {
+		return b.MAC()
+	}
+	if e, ok := plan.Ethernet(name); ok {
+		if e.Config.MACAddress != "" {
+			return e.Config.MACAddress
+		}
+		return e.NIC.HardwareMAC()
+	}
+	if vl, ok := cfg.Network.VLANs[name]; ok {
+		if vl.MACAddress != "" {
+			return vl.MACAddress
+		}
+		for _, v := range virtuals {
+			if v.Name == vl.Link && v.MAC != "" {
+				return v.MAC
+			}
+		}
+		return portMAC(cfg, plan, virtuals, vl.Link)
+	}
+	return ""
 }
 
 func failed(failures []BondFailure, bond string) bool {

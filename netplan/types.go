@@ -29,14 +29,63 @@ type Network struct {
 	Renderer  string              `json:"renderer,omitempty"`
 	Ethernets map[string]Ethernet `json:"ethernets,omitempty"`
 	Bonds     map[string]Bond     `json:"bonds,omitempty"`
+	VLANs     map[string]VLAN     `json:"vlans,omitempty"`
+	Bridges   map[string]Bridge   `json:"bridges,omitempty"`
+}
+
+// Addressing is the layer-3 configuration netplan allows on every
+// interface: ethernets that are not members, bonds, VLANs and bridges.
+type Addressing struct {
+	DHCP4 *bool `json:"dhcp4,omitempty"`
+	DHCP6 *bool `json:"dhcp6,omitempty"`
+	// AcceptRA turns the kernel's handling of IPv6 router advertisements
+	// on (SLAAC addresses and the default route) or off.
+	AcceptRA       *bool        `json:"accept-ra,omitempty"`
+	DHCPIdentifier string       `json:"dhcp-identifier,omitempty"`
+	Addresses      []string     `json:"addresses,omitempty"`
+	Gateway4       string       `json:"gateway4,omitempty"`
+	Gateway6       string       `json:"gateway6,omitempty"`
+	Routes         []Route      `json:"routes,omitempty"`
+	Nameservers    *Nameservers `json:"nameservers,omitempty"`
+	MTU            int          `json:"mtu,omitempty"`
+	MACAddress     string       `json:"macaddress,omitempty"`
+}
+
+// DHCP reports whether the interface takes an IPv4 address by DHCPv4.
+func (a Addressing) DHCP() bool { return a.DHCP4 != nil && *a.DHCP4 }
+
+// DHCPv6 reports whether the interface takes an IPv6 address by DHCPv6.
+func (a Addressing) DHCPv6() bool { return a.DHCP6 != nil && *a.DHCP6 }
+
+// RA reports whether the interface takes router advertisements (accept-ra:
+// true). netplan leaves the kernel's default when the key is absent;
+// bondstrap, like netplan's networkd renderer, then turns them off unless
+// dhcp6 is set, which needs them.
+func (a Addressing) RA() bool {
+	if a.AcceptRA != nil {
+		return *a.AcceptRA
+	}
+	return a.DHCPv6()
+}
+
+// HasL3 reports whether any layer-3 key is set: addresses, DHCP, RA,
+// gateways, routes or nameservers (not mtu or macaddress, which a member
+// may carry).
+func (a Addressing) HasL3() bool {
+	return a.DHCP4 != nil || a.DHCP6 != nil || a.AcceptRA != nil || len(a.Addresses) > 0 ||
+		a.Gateway4 != "" || a.Gateway6 != "" || len(a.Routes) > 0 || a.Nameservers != nil ||
+		a.DHCPIdentifier != ""
 }
 
 // Ethernet is an entry of network.ethernets. Its id names it in a bond's
-// interfaces; without Match, the id is the interface name.
+// or a bridge's interfaces and in a VLAN's link; without Match, the id is the
+// interface name. An ethernets id that is neither a bond member nor a
+// bridge port is a standalone interface and may carry addressing.
 type Ethernet struct {
 	Match *Match `json:"match,omitempty"`
-	// MTU of the member link (netplan's ethernets.<id>.mtu).
-	MTU int `json:"mtu,omitempty"`
+	// SetName renames the NIC the id selects, live and in a .link file.
+	SetName string `json:"set-name,omitempty"`
+	Addressing
 }
 
 // Match selects NICs. Every key given must hold; a list holds if any element
@@ -75,14 +124,60 @@ type Bond struct {
 	// partner, and what it does when it fails. bondstrap extension.
 	LACP *LACPCheck `json:"lacp,omitempty"`
 
-	DHCP4          *bool        `json:"dhcp4,omitempty"`
-	DHCPIdentifier string       `json:"dhcp-identifier,omitempty"`
-	Addresses      []string     `json:"addresses,omitempty"`
-	Gateway4       string       `json:"gateway4,omitempty"`
-	Routes         []Route      `json:"routes,omitempty"`
-	Nameservers    *Nameservers `json:"nameservers,omitempty"`
-	MTU            int          `json:"mtu,omitempty"`
-	MACAddress     string       `json:"macaddress,omitempty"`
+	Addressing
+}
+
+// VLAN is an entry of network.vlans: an 802.1Q VLAN on a link (a bond, an
+// ethernets id or a bridge), named by its key.
+type VLAN struct {
+	// ID is the VLAN id, 0-4094.
+	ID *int `json:"id"`
+	// Link is the bond, ethernets id or bridge the VLAN sits on.
+	Link string `json:"link"`
+	Addressing
+}
+
+// Bridge is an entry of network.bridges: a Linux bridge over bonds, VLANs
+// or ethernets ids, named by its key.
+type Bridge struct {
+	// Interfaces are the bridge's ports: bond names, VLAN names or
+	// ethernets ids.
+	Interfaces []string          `json:"interfaces"`
+	Parameters *BridgeParameters `json:"parameters,omitempty"`
+	Addressing
+}
+
+// BridgeParameters are netplan's bridges.<name>.parameters. Times are in
+// seconds, or with a unit (netplan and networkd read a bare number as
+// seconds).
+type BridgeParameters struct {
+	// STP turns the spanning tree protocol on; netplan's default is true.
+	STP          *bool   `json:"stp,omitempty"`
+	ForwardDelay Seconds `json:"forward-delay,omitempty"`
+	HelloTime    Seconds `json:"hello-time,omitempty"`
+	MaxAge       Seconds `json:"max-age,omitempty"`
+	AgeingTime   Seconds `json:"ageing-time,omitempty"`
+	// Priority is the bridge's priority in the spanning tree, 0-65535.
+	Priority *int `json:"priority,omitempty"`
+	// PathCost and PortPriority are per port, by the port's name in
+	// interfaces.
+	PathCost     map[string]int `json:"path-cost,omitempty"`
+	PortPriority map[string]int `json:"port-priority,omitempty"`
+}
+
+// STPOrDefault is stp, true when not given (netplan's default).
+func (p *BridgeParameters) STPOrDefault() bool {
+	return p == nil || p.STP == nil || *p.STP
+}
+
+// Seconds is a time in YAML: a number of seconds, or a number with a unit
+// (ms, s, m); validation normalizes it to a Go duration string.
+type Seconds string
+
+// Duration is the time, 0 when unset.
+func (s Seconds) Duration() time.Duration {
+	d, _ := time.ParseDuration(string(s))
+	return d
 }
 
 // LACPCheck is bonds.<name>.lacp: after enslaving, apply waits for the

@@ -78,6 +78,17 @@ func validate(cfg *Config, present map[string]bool) ErrorList {
 		v.bond(childPath("network.bonds", name), name, &b, n.Ethernets, owner)
 		n.Bonds[name] = b
 	}
+	v.stack(cfg, owner)
+	// An empty mapping means the same as none (and marshals as none).
+	if len(n.Ethernets) == 0 {
+		n.Ethernets = nil
+	}
+	if len(n.VLANs) == 0 {
+		n.VLANs = nil
+	}
+	if len(n.Bridges) == 0 {
+		n.Bridges = nil
+	}
 	if o := cfg.Bondstrap; o != nil {
 		v.timeout("bondstrap.link-timeout", o.LinkTimeout)
 		v.timeout("bondstrap.dhcp-timeout", o.DHCPTimeout)
@@ -113,7 +124,6 @@ func (v *validator) ethernet(p, id string, eth *Ethernet) {
 	} else if why := idProblem(id); why != "" {
 		v.errorf(p, "the id %q %s", id, why)
 	}
-	v.mtu(childPath(p, "mtu"), eth.MTU)
 	if eth.Match != nil {
 		v.match(childPath(p, "match"), eth.Match)
 	}
@@ -244,62 +254,7 @@ func (v *validator) bond(p, name string, b *Bond, ethernets map[string]Ethernet,
 		v.enum(childPath(lp, "persist"), c.Persist, []string{LACPPersistBuilt, LACPPersistDeclared})
 	}
 
-	if b.DHCPIdentifier != "" && b.DHCPIdentifier != "mac" {
-		v.errorf(childPath(p, "dhcp-identifier"), "is %q: bondstrap supports only mac (the lease must follow the bond's MAC across the reboot)", b.DHCPIdentifier)
-	}
-	for i, a := range b.Addresses {
-		q := indexPath(childPath(p, "addresses"), i)
-		prefix, err := parsePrefix(a)
-		if err != nil {
-			v.errorf(q, "%q: expected an address with its prefix length, such as 192.0.2.10/24: %v", a, err)
-			continue
-		}
-		if prefix.Addr().IsUnspecified() || prefix.Addr().IsMulticast() {
-			v.errorf(q, "%q is not a unicast address", a)
-		}
-		b.Addresses[i] = prefix.String()
-		if slices.Index(b.Addresses, b.Addresses[i]) < i {
-			v.errorf(q, "%q is listed twice", a)
-		}
-	}
-	if b.Gateway4 != "" {
-		q := childPath(p, "gateway4")
-		gw, err := parseAddr(b.Gateway4)
-		switch {
-		case err != nil:
-			v.errorf(q, "%q: expected an IPv4 address: %v", b.Gateway4, err)
-		case !gw.Is4() || gw.IsUnspecified() || gw.IsMulticast():
-			v.errorf(q, "%q: expected a unicast IPv4 address", b.Gateway4)
-		default:
-			b.Gateway4 = gw.String()
-		}
-	}
-	for i := range b.Routes {
-		v.route(indexPath(childPath(p, "routes"), i), &b.Routes[i])
-	}
-	if ns := b.Nameservers; ns != nil {
-		np := childPath(p, "nameservers")
-		for i, a := range ns.Addresses {
-			q := indexPath(childPath(np, "addresses"), i)
-			addr, err := parseAddr(a)
-			if err != nil {
-				v.errorf(q, "%q: expected an IP address: %v", a, err)
-				continue
-			}
-			if addr.IsUnspecified() || addr.IsMulticast() {
-				v.errorf(q, "%q is not a unicast address", a)
-			}
-			ns.Addresses[i] = addr.String()
-		}
-		for i, d := range ns.Search {
-			q := indexPath(childPath(np, "search"), i)
-			if why := domainProblem(d); why != "" {
-				v.errorf(q, "%q %s", d, why)
-			}
-			ns.Search[i] = strings.ToLower(d)
-		}
-	}
-	v.mtu(childPath(p, "mtu"), b.MTU)
+	v.addressing(p, &b.Addressing)
 	// The kernel gives every port its bond's MTU when it enslaves it: a
 	// member's own would not last.
 	bondMTU := b.MTU
@@ -310,14 +265,6 @@ func (v *validator) bond(p, name string, b *Bond, ethernets map[string]Ethernet,
 		if eth, ok := ethernets[id]; ok && eth.MTU != 0 && eth.MTU != bondMTU {
 			v.errorf(childPath(childPath("network.ethernets", id), "mtu"),
 				"is %d, but bond %s has mtu %d: the kernel gives every member its bond's MTU; set mtu on the bond", eth.MTU, name, bondMTU)
-		}
-	}
-	if b.MACAddress != "" {
-		q := childPath(p, "macaddress")
-		if mac, err := spec.ParseUnicastMAC(b.MACAddress); err != nil {
-			v.errorf(q, "%v", err)
-		} else {
-			b.MACAddress = mac.String()
 		}
 	}
 }

@@ -17,7 +17,7 @@ import (
 // from the config, then writes the resolver file once for all bonds.
 func addressStage(ctx context.Context, s *state) error {
 	for i, bp := range s.plan.Bonds {
-		ar, err := s.configureInterface(ctx, bp.Name, bp.Config)
+		ar, err := s.configureInterface(ctx, bp.Name, bp.Config.Addressing)
 		if i < len(s.rep.Bonds) {
 			s.rep.Bonds[i].Address = ar
 		}
@@ -78,7 +78,7 @@ func (r routeSpec) String() string {
 
 // configureInterface gets the interface's configuration (a DHCP lease, the
 // static keys, or both, as netplan allows) and applies it.
-func (s *state) configureInterface(ctx context.Context, ifname string, b netplan.Bond) (*AddressReport, error) {
+func (s *state) configureInterface(ctx context.Context, ifname string, b netplan.Addressing) (*AddressReport, error) {
 	ar := &AddressReport{Interface: ifname, Method: "static"}
 	c := staticConfig(b)
 	if b.DHCP() {
@@ -99,7 +99,7 @@ func (s *state) configureInterface(ctx context.Context, ifname string, b netplan
 
 // staticConfig reads the static keys of a bond: addresses, gateway4, routes,
 // nameservers. Validation has checked and normalized every value.
-func staticConfig(b netplan.Bond) ifConfig {
+func staticConfig(b netplan.Addressing) ifConfig {
 	c := ifConfig{Protocol: kernel.ProtoStatic}
 	for _, a := range b.Addresses {
 		if p, err := netip.ParsePrefix(a); err == nil {

@@ -65,7 +65,7 @@ func TestDHCPAgainstDNSMasq(t *testing.T) {
 	var err error
 	start := time.Now()
 	in(t, l.client, func() {
-		ar, err = s.configureInterface(context.Background(), "bond0", netplan.Bond{DHCP4: &dhcp})
+		ar, err = s.configureInterface(context.Background(), "bond0", netplan.Addressing{DHCP4: &dhcp})
 		if err == nil {
 			err = s.writeDNS()
 		}
@@ -120,7 +120,7 @@ func TestDHCPAgainstDNSMasq(t *testing.T) {
 	s2 := l.testState(cfg, Options{ResolvConf: s.opts.ResolvConf})
 	var ar2 *AddressReport
 	in(t, l.client, func() {
-		ar2, err = s2.configureInterface(context.Background(), "bond0", netplan.Bond{DHCP4: &dhcp})
+		ar2, err = s2.configureInterface(context.Background(), "bond0", netplan.Addressing{DHCP4: &dhcp})
 		if err == nil {
 			err = s2.writeDNS()
 		}
@@ -172,7 +172,7 @@ func TestDHCPClasslessRoutesAndMTU(t *testing.T) {
 	var ar *AddressReport
 	var err error
 	in(t, l.client, func() {
-		ar, err = s.configureInterface(context.Background(), "bond0", netplan.Bond{DHCP4: &dhcp})
+		ar, err = s.configureInterface(context.Background(), "bond0", netplan.Addressing{DHCP4: &dhcp})
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -215,7 +215,7 @@ func TestDHCPNoServer(t *testing.T) {
 	var err error
 	start := time.Now()
 	in(t, l.client, func() {
-		_, err = s.configureInterface(context.Background(), "bond0", netplan.Bond{DHCP4: &dhcp})
+		_, err = s.configureInterface(context.Background(), "bond0", netplan.Addressing{DHCP4: &dhcp})
 	})
 	took := time.Since(start)
 	if !errors.Is(err, ErrNoLease) {
@@ -258,7 +258,7 @@ network:
 	var ar *AddressReport
 	var err error
 	in(t, l.client, func() {
-		ar, err = s.configureInterface(context.Background(), "bond0", b)
+		ar, err = s.configureInterface(context.Background(), "bond0", b.Addressing)
 		if err == nil {
 			err = s.writeDNS()
 		}
@@ -295,7 +295,7 @@ network:
 	// Converged: a second run changes nothing.
 	s2 := l.testState(cfg, Options{ResolvConf: s.opts.ResolvConf})
 	var ar2 *AddressReport
-	in(t, l.client, func() { ar2, err = s2.configureInterface(context.Background(), "bond0", b) })
+	in(t, l.client, func() { ar2, err = s2.configureInterface(context.Background(), "bond0", b.Addressing) })
 	if err != nil || len(ar2.Changes) != 0 {
 		t.Errorf("second run: changes %v, err %v", ar2.Changes, err)
 	}

@@ -85,7 +85,7 @@ func fallbackStage(ctx context.Context, s *state) error {
 // writes DNS and the fallback unit for this boot.
 func (s *state) fallbackOn(ctx context.Context, name string) (*AddressReport, error) {
 	dhcp := true
-	ar, err := s.configureInterface(ctx, name, netplan.Bond{DHCP4: &dhcp})
+	ar, err := s.configureInterface(ctx, name, netplan.Addressing{DHCP4: &dhcp})
 	if err != nil {
 		return ar, err
 	}
