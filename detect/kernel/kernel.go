@@ -51,6 +51,11 @@ type Link struct {
 	// Bond is set for a bond; Port for a link enslaved to a bond.
 	Bond *Bond
 	Port *Port
+	// VLAN is set for a VLAN; Bridge for a bridge; BridgePort for a link
+	// enslaved to a bridge.
+	VLAN       *VLAN
+	Bridge     *BridgeConfig
+	BridgePort *BridgePort
 	// ParentBus and ParentDev name the device behind the link
 	// (IFLA_PARENT_DEV_BUS_NAME, IFLA_PARENT_DEV_NAME: "pci",
 	// "0000:00:03.0"); EncapType is "ether" for Ethernet.
@@ -190,6 +195,56 @@ type BondConfig struct {
 	MTU int
 }
 
+// VLAN is a VLAN link's id and the link it sits on.
+type VLAN struct {
+	ID     int
+	Parent string
+}
+
+// VLANConfig is an 802.1Q VLAN to create on Parent.
+type VLANConfig struct {
+	Name, Parent string
+	ID           int
+	// MAC and MTU are set when not zero (a VLAN takes its parent's MAC).
+	MAC net.HardwareAddr
+	MTU int
+}
+
+// BridgeConfig is a bridge's settings, to create or change it, and as
+// Link.Bridge reports them (every field set, Name and MAC and MTU left
+// zero).
+type BridgeConfig struct {
+	Name string
+	// MAC and MTU are set when not zero.
+	MAC net.HardwareAddr
+	MTU int
+	// STP turns the kernel's spanning tree on.
+	STP bool
+	// The STP times; 0 leaves the kernel's value (a new bridge: forward
+	// delay 15s, hello 2s, max age 20s, ageing 300s). The kernel keeps
+	// them in hundredths of a second.
+	ForwardDelay, HelloTime, MaxAge, AgeingTime time.Duration
+	// Priority is the bridge priority, 0-65535; -1 leaves the kernel's
+	// (32768).
+	Priority int
+}
+
+// BridgePort is a bridge port's settings: STP path cost (1-65535) and port
+// priority (0-63). In SetBridgePort, 0 leaves the cost and -1 the priority
+// as they are.
+type BridgePort struct {
+	Cost, Priority int
+}
+
+// IPv6Config is a link's IPv6 settings (net.ipv6.conf.<link>).
+type IPv6Config struct {
+	// AcceptRA is accept_ra: 0 ignore router advertisements, 1 accept them
+	// unless forwarding, 2 accept them even when forwarding.
+	AcceptRA int
+	// Autoconf is autoconf: form SLAAC addresses from the RA's prefixes.
+	Autoconf bool
+}
+
 // Undo reverts one change.
 type Undo func(context.Context) error
 
@@ -234,6 +289,31 @@ type Kernel interface {
 	AddRoute(ctx context.Context, r Route) (Undo, error)
 	// DelRoute removes a route; the undo adds it back.
 	DelRoute(ctx context.Context, r Route) (Undo, error)
+
+	// CreateVLAN makes a VLAN on its parent, down; the undo deletes it.
+	CreateVLAN(ctx context.Context, c VLANConfig) (Undo, error)
+	// CreateBridge makes a bridge, down, with its settings in one request;
+	// the undo deletes it.
+	CreateBridge(ctx context.Context, c BridgeConfig) (Undo, error)
+	// ChangeBridge sets a bridge's STP, times and priority (as
+	// CreateBridge: zero times and priority -1 are left); the undo puts
+	// back the values before.
+	ChangeBridge(ctx context.Context, c BridgeConfig) (Undo, error)
+	// SetBridgePort sets a bridge port's cost and priority; the undo puts
+	// back the values before.
+	SetBridgePort(ctx context.Context, name string, p BridgePort) (Undo, error)
+	// IPv6 reads a link's IPv6 settings; SetIPv6 sets them, and its undo
+	// puts back those before. A link without IPv6 (disabled, or a bond
+	// port) is an error.
+	IPv6(ctx context.Context, name string) (IPv6Config, error)
+	SetIPv6(ctx context.Context, name string, c IPv6Config) (Undo, error)
+	// LRO reports whether large receive offload is on; SetLRO turns it on
+	// or off, and its undo puts it back. A link whose driver has no LRO
+	// reports false.
+	LRO(ctx context.Context, name string) (bool, error)
+	SetLRO(ctx context.Context, name string, on bool) (Undo, error)
+	// Rename renames a link, which must be down; the undo renames it back.
+	Rename(ctx context.Context, name, newName string) (Undo, error)
 
 	// WaitCarrier waits until every link of names has carrier or deadline
 	// passes, whichever is first, and reports which had it. It waits on
