@@ -42,6 +42,33 @@ type BondStatus struct {
 	Counters  Counters `json:"counters"`
 }
 
+// Status is the live network bondstrap builds: the bonds, and the VLANs
+// and bridges (on the bonds or elsewhere).
+type Status struct {
+	Bonds []BondStatus  `json:"bonds"`
+	Stack []StackStatus `json:"stack"`
+}
+
+// StackStatus is one VLAN or bridge.
+type StackStatus struct {
+	Name    string `json:"name"`
+	Ifindex int    `json:"ifindex"`
+	// Kind is "vlan" or "bridge".
+	Kind string `json:"kind"`
+	// Lower is what it sits on: a VLAN's link, a bridge's ports (sorted).
+	Lower []string `json:"lower"`
+	// VLANID is a VLAN's id.
+	VLANID int `json:"vlan_id,omitempty"`
+	// STP says whether a bridge runs the spanning tree protocol.
+	STP       *bool    `json:"stp,omitempty"`
+	AdminUp   bool     `json:"admin_up"`
+	OperState string   `json:"operstate"`
+	Carrier   bool     `json:"carrier"`
+	MAC       string   `json:"mac"`
+	MTU       int      `json:"mtu"`
+	Addresses []string `json:"addresses"`
+}
+
 // ADInfo is a bond's active 802.3ad aggregator ("Active Aggregator Info" in
 // /proc/net/bonding).
 type ADInfo struct {

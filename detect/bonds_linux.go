@@ -18,15 +18,73 @@ import (
 // address dump and, when there are members, one ethtool link-mode dump for
 // their speed and duplex. No bonds (or no bonding driver) is an empty list.
 func Bonds(ctx context.Context) ([]BondStatus, error) {
+	st, err := ReadStatus(ctx)
+	return st.Bonds, err
+}
+
+// ReadStatus reads the bonds (as Bonds does) and the VLANs and bridges of
+// the calling thread's network namespace: the whole stack, member → bond →
+// VLAN → bridge.
+func ReadStatus(ctx context.Context) (Status, error) {
+	bonds, links, addrs, err := readBonds(ctx)
+	if err != nil {
+		return Status{}, err
+	}
+	return Status{Bonds: bonds, Stack: stackStatus(links, addrs)}, nil
+}
+
+// stackStatus lists the VLANs and bridges, sorted by name.
+func stackStatus(links []kernel.Link, addrs []kernel.Addr) []StackStatus {
+	out := []StackStatus{}
+	for _, l := range links {
+		ss := StackStatus{Name: l.Name, Ifindex: l.Index, OperState: l.OperState, Carrier: l.Carrier,
+			AdminUp: l.Up, MAC: l.MAC.String(), MTU: l.MTU, Lower: []string{}, Addresses: []string{}}
+		switch {
+		case l.VLAN != nil:
+			ss.Kind, ss.VLANID = "vlan", l.VLAN.ID
+			ss.Lower = append(ss.Lower, l.VLAN.Parent)
+		case l.Kind == "bridge":
+			ss.Kind = "bridge"
+			if b := l.Bridge; b != nil {
+				stp := b.STP
+				ss.STP = &stp
+			}
+			for _, p := range links {
+				if p.Master == l.Name {
+					ss.Lower = append(ss.Lower, p.Name)
+				}
+			}
+			slices.Sort(ss.Lower)
+		default:
+			continue
+		}
+		for _, a := range addrs {
+			if a.Link == l.Name {
+				ss.Addresses = append(ss.Addresses, a.Prefix.String())
+			}
+		}
+		out = append(out, ss)
+	}
+	slices.SortFunc(out, func(x, y StackStatus) int { return cmp.Compare(x.Name, y.Name) })
+	return out
+}
+
+// readBonds reads the bonds, and returns the links and addresses it read
+// for the rest of the status.
+func readBonds(ctx context.Context) ([]BondStatus, []kernel.Link, []kernel.Addr, error) {
 	log := slog.Default()
 	k, err := kernel.Open(log)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	defer k.Close()
 	links, err := k.Links(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
+	}
+	addrs, err := k.Addrs(ctx)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	out := []BondStatus{}
 	var members []kernel.Link
@@ -39,7 +97,7 @@ func Bonds(ctx context.Context) ([]BondStatus, error) {
 		}
 	}
 	if len(out) == 0 {
-		return out, nil
+		return out, links, addrs, nil
 	}
 
 	ifis := make([]ethtool.Interface, len(members))
@@ -48,16 +106,12 @@ func Bonds(ctx context.Context) ([]BondStatus, error) {
 	}
 	et, err := newEthtool(ctx, log)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	defer et.close()
 	modes, err := et.linkModes(ctx, log, ifis)
 	if err != nil {
-		return nil, err
-	}
-	addrs, err := k.Addrs(ctx)
-	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 
 	for i := range out {
@@ -79,7 +133,7 @@ func Bonds(ctx context.Context) ([]BondStatus, error) {
 		}
 	}
 	slices.SortFunc(out, func(x, y BondStatus) int { return cmp.Compare(x.Name, y.Name) })
-	return out, nil
+	return out, links, addrs, nil
 }
 
 // bondStatus converts what rtnetlink says about one bond; members and

@@ -170,6 +170,17 @@ func (p *BridgeParameters) STPOrDefault() bool {
 	return p == nil || p.STP == nil || *p.STP
 }
 
+// DefaultForwardDelay is the kernel's forward delay of a new bridge.
+const DefaultForwardDelay = 15 * time.Second
+
+// ForwardDelayOrDefault is forward-delay, or the kernel's default.
+func (p *BridgeParameters) ForwardDelayOrDefault() time.Duration {
+	if p == nil || p.ForwardDelay == "" {
+		return DefaultForwardDelay
+	}
+	return p.ForwardDelay.Duration()
+}
+
 // Seconds is a time in YAML: a number of seconds, or a number with a unit
 // (ms, s, m); validation normalizes it to a Go duration string.
 type Seconds string

@@ -13,16 +13,26 @@ import (
 	"github.com/bondstrap/bondstrap/netplan"
 )
 
-// addressStage gives every bond its addresses, routes and DNS, by DHCPv4 or
-// from the config, then writes the resolver file once for all bonds.
+// addressStage gives every interface of the plan its addresses, routes and
+// DNS, by DHCP or from the config, in plan order (standalone NICs, bonds,
+// then VLANs and bridges), then writes the resolver file once for all. A
+// bond always gets its report; another interface only when the config gives
+// it layer-3 keys.
 func addressStage(ctx context.Context, s *state) error {
-	for i, bp := range s.plan.Bonds {
-		ar, err := s.configureInterface(ctx, bp.Name, bp.Config.Addressing)
-		if i < len(s.rep.Bonds) {
-			s.rep.Bonds[i].Address = ar
+	for _, ifc := range s.plan.Interfaces() {
+		if ifc.Kind != netplan.KindBond && !ifc.Addressing.HasL3() {
+			continue
+		}
+		ar, err := s.configureInterface(ctx, ifc.Name, ifc.Addressing)
+		if ifc.Kind == netplan.KindBond {
+			if br := s.bondReport(ifc.Name); br != nil {
+				br.Address = ar
+			}
+		} else if ir := s.interfaceReportFor(ifc.Name); ir != nil {
+			ir.Address = ar
 		}
 		if err != nil {
-			return fmt.Errorf("%s: %w", bp.Name, err)
+			return fmt.Errorf("%s: %w", ifc.Name, err)
 		}
 	}
 	return s.writeDNS()
@@ -108,6 +118,9 @@ func staticConfig(b netplan.Addressing) ifConfig {
 	}
 	if gw, err := netip.ParseAddr(b.Gateway4); err == nil {
 		c.Routes = append(c.Routes, routeSpec{Dst: netip.PrefixFrom(netip.IPv4Unspecified(), 0), Gw: gw})
+	}
+	if gw, err := netip.ParseAddr(b.Gateway6); err == nil {
+		c.Routes = append(c.Routes, routeSpec{Dst: netip.PrefixFrom(netip.IPv6Unspecified(), 0), Gw: gw})
 	}
 	for _, r := range b.Routes {
 		rs := routeSpec{Dst: r.Destination(), Gw: r.Gateway(), OnLink: r.OnLink, Table: r.Table}

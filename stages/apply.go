@@ -125,14 +125,19 @@ type stage struct {
 	run  func(context.Context, *state) error
 }
 
-// pipeline is the order of apply, in one place. lacp checks the 802.3ad
-// bonds' negotiation (and falls back) before they get addresses. The report stage is not in
-// it: it runs last whatever happened, after teardown and fallback.
+// pipeline is the order of apply, in one place: ethernets readies the
+// standalone NICs, lacp checks the 802.3ad bonds' negotiation (and falls
+// back) before anything sits on them, stack builds the VLANs and bridges on
+// the bonds and NICs, and address configures every interface. The report
+// stage is not in it: it runs last whatever happened, after teardown and
+// fallback.
 var pipeline = []stage{
 	{"detect", detectStage},
 	{"select", selectStage},
+	{"ethernets", ethernetsStage},
 	{"bond", bondStage},
 	{"lacp", lacpStage},
+	{"stack", stackStage},
 	{"address", addressStage},
 	{"persist", persistStage},
 }

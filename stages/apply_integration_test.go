@@ -131,7 +131,7 @@ func TestApplyWithoutBondingDriver(t *testing.T) {
 	for _, s := range rep.Stages {
 		stages = append(stages, s.Name+":"+s.Outcome)
 	}
-	want := "detect:ok select:ok bond:failed lacp:skipped address:skipped persist:skipped teardown:ok report:ok"
+	want := "detect:ok select:ok ethernets:ok bond:failed lacp:skipped stack:skipped address:skipped persist:skipped teardown:ok report:ok"
 	if got := strings.Join(stages, " "); got != want {
 		t.Errorf("stages %s\nwant   %s", got, want)
 	}

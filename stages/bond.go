@@ -478,8 +478,12 @@ func (s *state) ensurePrimary(ctx context.Context, bp netplan.BondPlan, br *Bond
 	return nil
 }
 
-// ensureUp brings the members, then the bond, up.
+// ensureUp brings the members, then the bond, up, with the bond's IPv6
+// settings made before it comes up.
 func (s *state) ensureUp(ctx context.Context, bp netplan.BondPlan, br *BondReport) error {
+	if err := s.ensureIPv6(ctx, bp.Name, bp.Config.Addressing, &br.Changes); err != nil {
+		return err
+	}
 	for _, name := range append(slices.Clone(bp.Members), bp.Name) {
 		l, err := s.k.Link(ctx, name)
 		if err != nil {

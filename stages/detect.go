@@ -102,19 +102,19 @@ func (s *state) bringUpAndWait(ctx context.Context, names []string, why string) 
 	return up, err
 }
 
-// candidates lists the NICs that could be members of some bond once their
-// links are up: those matched by a bond's ethernets entry when speed and
-// carrier are not asked. They are brought up before selection.
+// candidates lists the NICs that could be members of some bond, or a
+// standalone NIC, once their links are up: those matched by a bond's or a
+// standalone ethernets entry when speed and carrier are not asked. They are
+// brought up before selection.
 func candidates(cfg *netplan.Config, inv inventory.Inventory) []string {
+	ids := cfg.Standalone()
+	for _, name := range cfg.BondNames() {
+		ids = append(ids, cfg.Network.Bonds[name].Interfaces...)
+	}
 	var out []string
 	for _, nic := range inv.Interfaces {
-		for _, name := range cfg.BondNames() {
-			if slices.ContainsFunc(cfg.Network.Bonds[name].Interfaces, func(id string) bool {
-				return matchesIgnoringLink(cfg, id, nic)
-			}) {
-				out = append(out, nic.Name)
-				break
-			}
+		if slices.ContainsFunc(ids, func(id string) bool { return matchesIgnoringLink(cfg, id, nic) }) {
+			out = append(out, nic.Name)
 		}
 	}
 	slices.Sort(out)

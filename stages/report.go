@@ -48,8 +48,11 @@ type Report struct {
 	Plan       *netplan.Plan        `json:"plan,omitempty"`
 
 	Bonds []*BondReport `json:"bonds,omitempty"`
-	DNS   *DNSReport    `json:"dns,omitempty"`
-	Units *UnitsReport  `json:"units,omitempty"`
+	// Interfaces are the standalone NICs, VLANs and bridges, in the order
+	// they were configured.
+	Interfaces []*InterfaceReport `json:"interfaces,omitempty"`
+	DNS        *DNSReport         `json:"dns,omitempty"`
+	Units      *UnitsReport       `json:"units,omitempty"`
 	// PersistError says why the units could not be written under the root
 	// (they were written to /run for this boot instead).
 	PersistError string `json:"persist_error,omitempty"`
@@ -116,6 +119,27 @@ type BondReport struct {
 	MTU     int            `json:"mtu,omitempty"`
 	Carrier bool           `json:"carrier"`
 	LACP    *LACPReport    `json:"lacp,omitempty"`
+	Address *AddressReport `json:"address,omitempty"`
+}
+
+// InterfaceReport is what apply did to a standalone NIC, a VLAN or a
+// bridge.
+type InterfaceReport struct {
+	Name string `json:"name"`
+	// Kind is ethernet, vlan or bridge.
+	Kind string `json:"kind"`
+	// NIC is a standalone NIC's name before set-name.
+	NIC string `json:"nic,omitempty"`
+	// Link is what a VLAN sits on; Ports a bridge's ports.
+	Link  string   `json:"link,omitempty"`
+	Ports []string `json:"ports,omitempty"`
+	// Action is created, configured or unchanged; failed when its stage
+	// failed on it.
+	Action  string         `json:"action"`
+	Changes []string       `json:"changes,omitempty"`
+	MAC     string         `json:"mac,omitempty"`
+	MTU     int            `json:"mtu,omitempty"`
+	Carrier bool           `json:"carrier"`
 	Address *AddressReport `json:"address,omitempty"`
 }
 
@@ -210,6 +234,11 @@ func (s *state) finish(failure *StageError, result error) {
 				r.Changed = true
 			}
 		}
+		for _, i := range r.Interfaces {
+			if i.Action != InterfaceUnchanged || len(i.Changes) > 0 || (i.Address != nil && len(i.Address.Changes) > 0) {
+				r.Changed = true
+			}
+		}
 	} else {
 		// A failed run undid its changes; a degraded one kept some.
 		r.Changed = r.Outcome == OutcomeDegraded
@@ -288,6 +317,24 @@ func writeSummary(w io.Writer, r *Report) {
 			b.WriteString("\n")
 		}
 		if a := br.Address; a != nil {
+			writeAddress(&b, a)
+		}
+	}
+	for _, i := range r.Interfaces {
+		what := i.Kind
+		switch {
+		case i.Link != "":
+			what += " on " + i.Link
+		case len(i.Ports) > 0:
+			what += " over " + strings.Join(i.Ports, ", ")
+		case i.NIC != "" && i.NIC != i.Name:
+			what += " (was " + i.NIC + ")"
+		}
+		fmt.Fprintf(&b, "  %-8s %s: %s\n", i.Name, what, i.Action)
+		for _, c := range i.Changes {
+			fmt.Fprintf(&b, "           - %s\n", c)
+		}
+		if a := i.Address; a != nil {
 			writeAddress(&b, a)
 		}
 	}

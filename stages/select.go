@@ -30,6 +30,13 @@ func selectStage(ctx context.Context, s *state) error {
 			taken[m] = true
 		}
 	}
+	for _, e := range plan.Ethernets {
+		s.note(fmt.Sprintf("%s selected: %s", e.NIC.Name, e.Reason), "ethernets", e.ID, "nic", e.NIC.Name, "name", e.Name)
+		taken[e.NIC.Name] = true
+	}
+	for _, v := range plan.Virtuals {
+		s.note(v.Kind+" planned", "name", v.Name, "link", v.Link, "vlan_id", v.VLANID, "ports", strings.Join(v.Ports, ","), "mac", v.MAC)
+	}
 	for _, d := range plan.Unused {
 		s.note(decisionLine(d), "nic", d.NIC, "selected", false)
 	}

@@ -216,14 +216,14 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	if err := f.parse(args); err != nil {
 		return err
 	}
-	bonds, err := detect.Bonds(ctx)
+	st, err := detect.ReadStatus(ctx)
 	if err != nil {
 		return err
 	}
 	if f.output == "json" {
-		return writeJSON(e.stdout, map[string]any{"bonds": bonds})
+		return writeJSON(e.stdout, st)
 	}
-	return printStatus(e.stdout, bonds)
+	return printStatus(e.stdout, st)
 }
 
 func runVersion(_ context.Context, e *env, args []string) error {

@@ -194,3 +194,33 @@ func TestBadConfigChangesNothing(t *testing.T) {
 		}
 	}
 }
+
+func TestPlanTableStack(t *testing.T) {
+	code, stdout, stderr := bondstrap(t, "plan", "-c", "testdata/kvm-host.yaml",
+		"--inventory", "testdata/dell-r740-x710-bcm5720.json")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{
+		"bond0  mode 802.3ad  speed 10G",
+		"standalone NICs",
+		"onboard  eno1 → mgmt0",
+		"bond0.10  vlan 10          on bond0",
+		"br0       bridge, stp off  on bond0  mac 3c:fd:fe:a0:00:00",
+		"unused: eno2",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("plan table lacks %q:\n%s", want, stdout)
+		}
+	}
+	code, stdout, stderr = bondstrap(t, "plan", "-o", "json", "-c", "testdata/kvm-host.yaml",
+		"--inventory", "testdata/dell-r740-x710-bcm5720.json")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{`"virtuals"`, `"kind": "bridge"`, `"ports": [`, `"vlan_id": 10`, `"ethernets"`, `"name": "mgmt0"`} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("plan JSON lacks %s:\n%s", want, stdout)
+		}
+	}
+}

@@ -85,6 +85,31 @@ func printPlan(w io.Writer, plan *netplan.Plan) error {
 			fmt.Fprintf(t, "  -  and %d more NICs that match no interface of %s\n", b.OmittedDecisions, b.Name)
 		}
 	}
+	if len(plan.Ethernets) > 0 {
+		fmt.Fprintln(t, "\nstandalone NICs")
+		for _, e := range plan.Ethernets {
+			name := e.NIC.Name
+			if e.Name != name {
+				name += " → " + e.Name
+			}
+			fmt.Fprintf(t, "  %s\t%s\t%s\t%s\t%s\t%s\n", e.ID, name, orDash(e.NIC.PCIID()), orDash(e.NIC.Driver),
+				speed(e.NIC.SpeedMbps), e.Reason)
+		}
+	}
+	if len(plan.Virtuals) > 0 {
+		fmt.Fprintln(t, "\nVLANs and bridges (in the order they are made)")
+		for _, v := range plan.Virtuals {
+			on, what := v.Link, fmt.Sprintf("vlan %d", v.VLANID)
+			if v.Kind == netplan.KindBridge {
+				on = strings.Join(v.Ports, " ")
+				what = "bridge, stp off"
+				if v.Bridge.STPOrDefault() {
+					what = "bridge, stp on"
+				}
+			}
+			fmt.Fprintf(t, "  %s\t%s\ton %s\tmac %s\n", v.Name, what, orDash(on), orDash(v.MAC))
+		}
+	}
 	if len(plan.Unused) > 0 {
 		names := make([]string, len(plan.Unused))
 		for i, d := range plan.Unused {
@@ -108,8 +133,39 @@ func printWriteResult(w io.Writer, res units.WriteResult) {
 }
 
 // printStatus shows what /proc/net/bonding/<bond> shows, plus addresses and
-// counters. Parameters are shown in the config's words, those the mode uses.
-func printStatus(w io.Writer, bonds []detect.BondStatus) error {
+// counters, then the VLANs and bridges. Parameters are shown in the
+// config's words, those the mode uses.
+func printStatus(w io.Writer, st detect.Status) error {
+	if err := printBonds(w, st.Bonds); err != nil {
+		return err
+	}
+	if len(st.Stack) == 0 {
+		return nil
+	}
+	t := newTable(w)
+	fmt.Fprintln(t, "\nVLAN/BRIDGE\tON\tSTATE\tMAC\tMTU\tADDRESSES")
+	for _, s := range st.Stack {
+		name := s.Name
+		switch {
+		case s.Kind == "vlan":
+			name += fmt.Sprintf(" (vlan %d)", s.VLANID)
+		case s.STP != nil && *s.STP:
+			name += " (bridge, stp)"
+		default:
+			name += " (bridge)"
+		}
+		state := s.OperState
+		if !s.Carrier {
+			state += ", no carrier"
+		}
+		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%d\t%s\n", name, orDash(strings.Join(s.Lower, " ")), orDash(state), orDash(s.MAC),
+			s.MTU, orDash(strings.Join(s.Addresses, " ")))
+	}
+	return t.Flush()
+}
+
+// printBonds is the bonds' part of printStatus.
+func printBonds(w io.Writer, bonds []detect.BondStatus) error {
 	if len(bonds) == 0 {
 		fmt.Fprintln(w, "no bonds")
 		return nil

@@ -33,8 +33,14 @@ func TestPrintStatus(t *testing.T) {
 				ActorChurn:     "churned", PartnerChurn: "churned"},
 		},
 	}}
+	stp := false
+	stack := []detect.StackStatus{
+		{Name: "bond1.100", Kind: "vlan", VLANID: 100, Lower: []string{"bond1"}, OperState: "up", Carrier: true,
+			MAC: "52:54:00:12:34:03", MTU: 1500, Addresses: []string{"198.51.100.7/24"}},
+		{Name: "br0", Kind: "bridge", STP: &stp, Lower: []string{"bond0"}, OperState: "down", MAC: "52:54:00:12:34:01", MTU: 1500},
+	}
 	var out bytes.Buffer
-	if err := printStatus(&out, bonds); err != nil {
+	if err := printStatus(&out, detect.Status{Bonds: bonds, Stack: stack}); err != nil {
 		t.Fatal(err)
 	}
 	s := out.String()
@@ -54,6 +60,10 @@ func TestPrintStatus(t *testing.T) {
 		"no-churn/no-churn",
 		"2 (not active)",
 		"churned/churned",
+		"bond1.100 (vlan 100)  bond1  up",
+		"198.51.100.7/24",
+		"br0 (bridge)",
+		"down, no carrier",
 	} {
 		if !strings.Contains(s, want) {
 			t.Errorf("status lacks %q:\n%s", want, s)
@@ -68,7 +78,7 @@ func TestPrintStatus(t *testing.T) {
 		t.Errorf("802.3ad shows packets-per-member:\n%s", s)
 	}
 	out.Reset()
-	if err := printStatus(&out, nil); err != nil || out.String() != "no bonds\n" {
+	if err := printStatus(&out, detect.Status{}); err != nil || out.String() != "no bonds\n" {
 		t.Errorf("no bonds: %q, %v", out.String(), err)
 	}
 }
