@@ -653,6 +653,8 @@ network:
     bond0:
       interfaces: [fast]
       parameters: {mode: 802.3ad, lacp-rate: fast, mii-monitor-interval: 100, transmit-hash-policy: layer3+4}
+      # The segment is a Linux bridge, which does not forward LACPDUs.
+      lacp: {timeout: 2s, on-failure: continue}
       dhcp4: true
 `)
 	if mode := v.MustRun(t, "cat /sys/class/net/bond0/bonding/mode"); !strings.HasPrefix(mode, "balance-rr") {
