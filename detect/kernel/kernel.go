@@ -295,24 +295,31 @@ type Kernel interface {
 	// CreateBridge makes a bridge, down, with its settings in one request;
 	// the undo deletes it.
 	CreateBridge(ctx context.Context, c BridgeConfig) (Undo, error)
-	// ChangeBridge sets a bridge's STP, times and priority (as
-	// CreateBridge: zero times and priority -1 are left); the undo puts
-	// back the values before.
+	// ChangeBridge sets the STP, times and priority of bridge c.Name (as
+	// CreateBridge: zero times and priority -1 are left; MAC and MTU are
+	// not looked at); the undo puts back the values before. Out of range
+	// is an error wrapping ERANGE (BridgeConfig.Check).
 	ChangeBridge(ctx context.Context, c BridgeConfig) (Undo, error)
-	// SetBridgePort sets a bridge port's cost and priority; the undo puts
-	// back the values before.
+	// SetBridgePort sets a bridge port's cost and priority (cost 0 and
+	// priority -1 are left); the undo puts back the values before. A link
+	// that is no bridge's port is an error wrapping EOPNOTSUPP.
 	SetBridgePort(ctx context.Context, name string, p BridgePort) (Undo, error)
 	// IPv6 reads a link's IPv6 settings; SetIPv6 sets them, and its undo
-	// puts back those before. A link without IPv6 (disabled, or a bond
-	// port) is an error.
+	// puts back those before. A link without IPv6 (no IPv6 in the kernel,
+	// disable_ipv6, an MTU below 1280) is an error wrapping ErrNoIPv6. A
+	// bond port has IPv6 settings (the kernel only gives it no addresses).
 	IPv6(ctx context.Context, name string) (IPv6Config, error)
 	SetIPv6(ctx context.Context, name string, c IPv6Config) (Undo, error)
 	// LRO reports whether large receive offload is on; SetLRO turns it on
 	// or off, and its undo puts it back. A link whose driver has no LRO
-	// reports false.
+	// reports false; turning it off there changes nothing, turning it on
+	// is an error wrapping EOPNOTSUPP. The kernel keeps it off on a bridge
+	// port (turning it on is an error).
 	LRO(ctx context.Context, name string) (bool, error)
 	SetLRO(ctx context.Context, name string, on bool) (Undo, error)
-	// Rename renames a link, which must be down; the undo renames it back.
+	// Rename renames a link, which must be down: an up link is an error
+	// wrapping EBUSY on every kernel (before 6.2 the kernel refuses it
+	// itself). The undo renames it back.
 	Rename(ctx context.Context, name, newName string) (Undo, error)
 
 	// WaitCarrier waits until every link of names has carrier or deadline

@@ -1,7 +1,8 @@
 // Package fake is a model of the kernel behind kernel.Kernel, for tests that
 // run the stages without root: physical NICs cabled to segments (with a DHCP
-// server or not), bonds with the bonding driver's rules, addresses and
-// routes with what the kernel does to them when a link goes down or up.
+// server or not, untagged or on VLANs), bonds with the bonding driver's
+// rules, VLANs and bridges with theirs (stack.go), addresses and routes with
+// what the kernel does to them when a link goes down or up.
 //
 // It keeps the rules that make apply and rollback hard: a port must be down
 // to be enslaved (EPERM); the mode changes only on a bond that is down
@@ -45,6 +46,9 @@ type NIC struct {
 	// Segment is the name of the segment its cable reaches; empty: no
 	// cable (no carrier ever).
 	Segment string `json:"segment,omitempty"`
+	// LRO: absent, the driver has no large receive offload (it reports
+	// off, and refuses to turn it on); false or true, it has, off or on.
+	LRO *bool `json:"lro,omitempty"`
 }
 
 // Segment is an L2 network the NICs may be cabled to.
@@ -56,6 +60,17 @@ type Segment struct {
 	// speaks LACP (an 802.3ad bond's ports on it join its aggregator);
 	// empty: the switch ignores LACPDUs.
 	LACPPartner string `json:"lacp_partner,omitempty"`
+	// VLANs are the tagged networks the segment carries besides its
+	// untagged one, by VLAN id: a VLAN link on a NIC (or a bond, a bridge)
+	// cabled here reaches the DHCP server of its id, and none when the id
+	// is not listed.
+	VLANs map[int]TaggedSegment `json:"vlans,omitempty"`
+}
+
+// TaggedSegment is one VLAN a segment carries.
+type TaggedSegment struct {
+	// DHCP is the VLAN's DHCP server; nil: none answers.
+	DHCP *DHCPServer `json:"dhcp,omitempty"`
 }
 
 // DHCPServer hands out leases on a segment.
@@ -82,8 +97,13 @@ type Route struct {
 type Machine struct {
 	NICs     []NIC     `json:"nics"`
 	Segments []Segment `json:"segments,omitempty"`
-	// Bonds the machine already has.
-	Bonds []Bond `json:"bonds,omitempty"`
+	// Bonds, bridges and VLANs the machine already has, made in that
+	// order (a bridge's ports joining it after the VLANs are made).
+	Bonds   []Bond   `json:"bonds,omitempty"`
+	Bridges []Bridge `json:"bridges,omitempty"`
+	VLANs   []VLAN   `json:"vlans,omitempty"`
+	// NoIPv6: the kernel has no IPv6 (booted with ipv6.disable=1).
+	NoIPv6 bool `json:"no_ipv6,omitempty"`
 	// Up are the links that are up.
 	Up []string `json:"up,omitempty"`
 	// Addrs and Routes are configured on the links.
@@ -99,6 +119,21 @@ type Bond struct {
 	Parameters map[string]any `json:"parameters,omitempty"`
 	MAC        string         `json:"mac,omitempty"`
 	Ports      []string       `json:"ports,omitempty"`
+}
+
+// Bridge is a bridge a Machine already has.
+type Bridge struct {
+	Name  string   `json:"name"`
+	STP   bool     `json:"stp,omitempty"`
+	MAC   string   `json:"mac,omitempty"`
+	Ports []string `json:"ports,omitempty"`
+}
+
+// VLAN is a VLAN a Machine already has.
+type VLAN struct {
+	Name string `json:"name"`
+	Link string `json:"link"`
+	ID   int    `json:"id"`
 }
 
 // Addr is an address a Machine has.
@@ -139,6 +174,22 @@ type link struct {
 	// randomMAC: a bond whose MAC the kernel made up (no MAC given, or its
 	// last port left); its first port gives it its own.
 	randomMAC bool
+
+	vlan   *kernel.VLAN
+	bridge *bridge
+	// port is a bridge port's settings; adminCost: its cost was set, and
+	// no longer follows the port's speed.
+	port      *kernel.BridgePort
+	adminCost bool
+	// autoMAC: a VLAN or bridge whose MAC the kernel chooses (none was
+	// given or set): a VLAN follows its parent's, a bridge takes the
+	// lowest of its ports'. autoMTU: a bridge whose MTU follows its
+	// ports' (none was given or set).
+	autoMAC, autoMTU bool
+	// ipv6 is net.ipv6.conf.<link>; lro the offload's state, when the
+	// driver has it.
+	ipv6 kernel.IPv6Config
+	lro  *bool
 }
 
 // Kernel is the model. Its zero value is not usable: call New.
@@ -152,6 +203,7 @@ type Kernel struct {
 	leases   map[string]netip.Addr // client MAC -> address
 	faults   []fault
 	log      []string
+	noIPv6   bool
 }
 
 type fault struct {
@@ -164,7 +216,7 @@ var _ kernel.Kernel = (*Kernel)(nil)
 
 // New builds the model of m: every NIC down, as at early boot, loopback up.
 func New(m Machine) (*Kernel, error) {
-	k := &Kernel{next: 1, segments: map[string]Segment{}, leases: map[string]netip.Addr{}}
+	k := &Kernel{next: 1, segments: map[string]Segment{}, leases: map[string]netip.Addr{}, noIPv6: m.NoIPv6}
 	k.add(&link{Link: kernel.Link{Name: "lo", Kind: "loopback", MTU: 65536, Up: true, Carrier: true, OperState: "unknown"}})
 	for _, s := range m.Segments {
 		k.segments[s.Name] = s
@@ -177,6 +229,10 @@ func New(m Machine) (*Kernel, error) {
 		}
 		l := &link{nic: &n, Link: kernel.Link{Name: n.Name, MAC: mac, MTU: cmp.Or(n.MTU, 1500), OperState: "down",
 			EncapType: "ether"}}
+		if n.LRO != nil {
+			on := *n.LRO
+			l.lro = &on
+		}
 		if n.PermanentMAC != "" {
 			l.PermMAC, _ = net.ParseMAC(n.PermanentMAC)
 		}
@@ -213,16 +269,37 @@ func (k *Kernel) setUp(m Machine) error {
 			}
 			c.Settings = c.Settings.Set(set)
 		}
-		if b.MAC != "" {
-			mac, err := net.ParseMAC(b.MAC)
-			if err != nil {
-				return err
-			}
-			c.MAC = mac
+		mac, err := optionalMAC(b.MAC)
+		if err != nil {
+			return fmt.Errorf("%s: %w", b.Name, err)
 		}
+		c.MAC = mac
 		if _, err := k.CreateBond(ctx, c); err != nil {
 			return err
 		}
+		for _, p := range b.Ports {
+			if _, err := k.SetMaster(ctx, p, b.Name); err != nil {
+				return err
+			}
+		}
+	}
+	for _, b := range m.Bridges {
+		c := kernel.BridgeConfig{Name: b.Name, STP: b.STP, Priority: -1}
+		mac, err := optionalMAC(b.MAC)
+		if err != nil {
+			return fmt.Errorf("%s: %w", b.Name, err)
+		}
+		c.MAC = mac
+		if _, err := k.CreateBridge(ctx, c); err != nil {
+			return err
+		}
+	}
+	for _, v := range m.VLANs {
+		if _, err := k.CreateVLAN(ctx, kernel.VLANConfig{Name: v.Name, Parent: v.Link, ID: v.ID}); err != nil {
+			return err
+		}
+	}
+	for _, b := range m.Bridges {
 		for _, p := range b.Ports {
 			if _, err := k.SetMaster(ctx, p, b.Name); err != nil {
 				return err
@@ -249,6 +326,14 @@ func (k *Kernel) setUp(m Machine) error {
 	return nil
 }
 
+// optionalMAC parses a MAC, or returns nil for "".
+func optionalMAC(s string) (net.HardwareAddr, error) {
+	if s == "" {
+		return nil, nil
+	}
+	return net.ParseMAC(s)
+}
+
 // State describes the model as ip(8) would list it, sorted, one line per
 // link, address and route: what "the machine as found" compares.
 func (k *Kernel) State() []string {
@@ -260,6 +345,7 @@ func (k *Kernel) State() []string {
 		if l.bond != nil {
 			line += fmt.Sprintf(" bond mode=%s primary=%q %s", l.bond.Mode, l.bond.Primary, settingsText(l.bond.Settings))
 		}
+		line += k.stackState(l)
 		out = append(out, line)
 	}
 	for _, a := range k.addrs {
@@ -273,6 +359,7 @@ func (k *Kernel) State() []string {
 }
 
 func (k *Kernel) add(l *link) {
+	l.ipv6 = kernel.DefaultIPv6
 	l.Index = k.next
 	k.next++
 	k.links = append(k.links, l)
@@ -345,10 +432,26 @@ func (k *Kernel) get(name string) (*link, error) {
 	return nil, fmt.Errorf("%s: %w", name, kernel.ErrNotFound)
 }
 
-// carrier recomputes every link's carrier: a NIC has it when up and
-// cabled, a bond when up with enough ports that have it.
+// carrier recomputes what follows from the rest: the MACs and MTUs of
+// VLANs and bridges that follow others' (stackDerived), and every link's
+// carrier: a NIC has it when up and cabled, a bond when up with enough
+// ports that have it, a VLAN when up on a parent that has it, a bridge as
+// bridgeCarrier says. Links sit on links made before or after them, so it
+// goes round until nothing changes.
 func (k *Kernel) carrier() {
+	for range len(k.links) + 1 {
+		if !k.carrierOnce() {
+			return
+		}
+	}
+}
+
+// carrierOnce is one round of carrier; it reports whether anything changed.
+func (k *Kernel) carrierOnce() bool {
+	changed := false
 	for _, l := range k.links {
+		wasCarrier, wasOper, wasMAC, wasMTU := l.Carrier, l.OperState, l.MAC.String(), l.MTU
+		k.stackDerived(l)
 		switch {
 		case l.nic != nil:
 			l.Carrier = l.Up && l.nic.Segment != ""
@@ -360,6 +463,11 @@ func (k *Kernel) carrier() {
 				}
 			}
 			l.Carrier = l.Up && n >= max(1, int(l.bond.Settings.Int("min-links", 0)))
+		case l.vlan != nil:
+			p := k.find(l.vlan.Parent)
+			l.Carrier = l.Up && p != nil && p.Carrier
+		case l.bridge != nil:
+			l.Carrier = k.bridgeCarrier(l)
 		}
 		switch {
 		case l.Kind == "loopback":
@@ -370,7 +478,9 @@ func (k *Kernel) carrier() {
 		default:
 			l.OperState = "lower-layer-down"
 		}
+		changed = changed || wasCarrier != l.Carrier || wasOper != l.OperState || wasMAC != l.MAC.String() || wasMTU != l.MTU
 	}
+	return changed
 }
 
 // snapshot copies a link out of the model.
@@ -384,6 +494,7 @@ func (k *Kernel) snapshot(l *link) kernel.Link {
 		b.AD, _ = k.lacp(l)
 		out.Bond = &b
 	}
+	k.snapshotStack(l, &out)
 	if l.Master != "" {
 		if m := k.find(l.Master); m != nil && m.bond != nil {
 			p := &kernel.Port{PermMAC: slices.Clone(l.permMAC), MII: 2}
@@ -442,11 +553,16 @@ func (k *Kernel) lacp(bond *link) (*kernel.ADInfo, map[string][2]uint8) {
 func (k *Kernel) Links(ctx context.Context) ([]kernel.Link, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	return k.linkList(), ctx.Err()
+}
+
+// linkList copies every link out of the model.
+func (k *Kernel) linkList() []kernel.Link {
 	out := make([]kernel.Link, 0, len(k.links))
 	for _, l := range k.links {
 		out = append(out, k.snapshot(l))
 	}
-	return out, ctx.Err()
+	return out
 }
 
 // Link returns one link.
@@ -486,6 +602,7 @@ func (k *Kernel) Inventory(ctx context.Context) (inventory.Inventory, error) {
 			continue
 		}
 		n := l.nic.NIC
+		n.Name = l.Name
 		n.MAC = l.MAC.String()
 		if len(l.permMAC) > 0 && n.PermanentMAC == "" {
 			n.MAC = l.permMAC.String()
@@ -710,8 +827,8 @@ func (k *Kernel) hasPorts(bond string) bool {
 	return slices.ContainsFunc(k.links, func(l *link) bool { return l.Master == bond })
 }
 
-// DeleteLink deletes a link; its ports are released first, as the kernel
-// does.
+// DeleteLink deletes a link; its ports are released first, it leaves its
+// own master, and the VLANs on it go with it, as the kernel does.
 func (k *Kernel) DeleteLink(ctx context.Context, name string) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -720,16 +837,29 @@ func (k *Kernel) DeleteLink(ctx context.Context, name string) error {
 	}
 	return k.change("link del "+name, func() error {
 		l, _ := k.get(name)
-		for _, p := range k.links {
-			if p.Master == name {
-				k.release(p)
-			}
-		}
-		k.down(l)
-		k.addrs = slices.DeleteFunc(k.addrs, func(a kernel.Addr) bool { return a.Link == name })
-		k.links = slices.DeleteFunc(k.links, func(x *link) bool { return x == l })
+		k.remove(l)
 		return nil
 	})
+}
+
+// remove is unregister_netdevice: l and the VLANs on it go.
+func (k *Kernel) remove(l *link) {
+	for _, v := range slices.Clone(k.links) {
+		if v.vlan != nil && v.vlan.Parent == l.Name {
+			k.remove(v)
+		}
+	}
+	for _, p := range k.links {
+		if p.Master == l.Name {
+			k.release(p)
+		}
+	}
+	if l.Master != "" {
+		k.release(l)
+	}
+	k.down(l)
+	k.addrs = slices.DeleteFunc(k.addrs, func(a kernel.Addr) bool { return a.Link == l.Name })
+	k.links = slices.DeleteFunc(k.links, func(x *link) bool { return x == l })
 }
 
 // SetUp sets the admin state.
@@ -778,7 +908,7 @@ func (k *Kernel) down(l *link) {
 }
 
 // up is NETDEV_UP: the prefix routes of the IPv4 addresses come back, and an
-// IPv6 link-local address (not on a bond port).
+// IPv6 link-local address (not on a bond port, nor on a link without IPv6).
 func (k *Kernel) up(l *link) {
 	l.Up = true
 	for _, a := range k.addrs {
@@ -786,7 +916,12 @@ func (k *Kernel) up(l *link) {
 			k.prefixRoute(a)
 		}
 	}
-	if !l.slave && len(l.MAC) == 6 {
+	k.linkLocal(l)
+}
+
+// linkLocal gives l its IPv6 link-local address and its route.
+func (k *Kernel) linkLocal(l *link) {
+	if !l.slave && len(l.MAC) == 6 && k.hasIPv6(l) {
 		ll := linkLocal(l.MAC)
 		k.addrs = append(k.addrs, kernel.Addr{Link: l.Name, Prefix: ll, Permanent: true})
 		k.prefixRoute(kernel.Addr{Link: l.Name, Prefix: ll})
@@ -841,6 +976,9 @@ func (k *Kernel) SetMaster(ctx context.Context, name, master string) (kernel.Und
 		if err != nil {
 			return err
 		}
+		if m.bridge != nil {
+			return k.joinBridge(l, m)
+		}
 		switch {
 		case m.bond == nil:
 			return fmt.Errorf("%s is not a bond: %w", master, unix.EOPNOTSUPP)
@@ -867,7 +1005,8 @@ func (k *Kernel) SetMaster(ctx context.Context, name, master string) (kernel.Und
 		return nil, err
 	}
 	return func(ctx context.Context) error {
-		if was != "" {
+		// A bond takes only ports that are down; a bridge any.
+		if m, err := k.Link(ctx, was); err == nil && m.Kind == "bond" {
 			if _, err := k.SetUp(ctx, name, false); err != nil {
 				return err
 			}
@@ -877,9 +1016,14 @@ func (k *Kernel) SetMaster(ctx context.Context, name, master string) (kernel.Und
 	}, nil
 }
 
-// release is __bond_release_one: the port goes down and gets back the MAC
-// it had when it was enslaved.
+// release takes l out of its master: a bridge's as leaveBridge says; a
+// bond's as __bond_release_one does: the port goes down and gets back the
+// MAC it had when it was enslaved.
 func (k *Kernel) release(l *link) {
+	if m := k.find(l.Master); m != nil && m.bridge != nil {
+		k.leaveBridge(l, m)
+		return
+	}
 	if m := k.find(l.Master); m != nil && m.bond != nil {
 		if m.bond.ActivePort == l.Name {
 			m.bond.ActivePort = ""
@@ -914,7 +1058,13 @@ func (k *Kernel) SetMTU(ctx context.Context, name string, mtu int) (kernel.Undo,
 		if mtu < 68 || mtu > 65535 {
 			return fmt.Errorf("mtu %d: %w", mtu, unix.EINVAL)
 		}
-		was, l.MTU = l.MTU, mtu
+		if l.vlan != nil {
+			if p := k.find(l.vlan.Parent); p != nil && mtu > p.MTU {
+				return fmt.Errorf("mtu %d above %s's %d: %w", mtu, p.Name, p.MTU, unix.ERANGE)
+			}
+		}
+		was = l.MTU
+		k.setMTU(l, mtu)
 		return nil
 	})
 	if err != nil {
@@ -937,7 +1087,7 @@ func (k *Kernel) SetMAC(ctx context.Context, name string, mac net.HardwareAddr) 
 			return err
 		}
 		was, l.MAC = l.MAC, slices.Clone(mac)
-		l.randomMAC = false
+		l.randomMAC, l.autoMAC = false, false
 		// A bond hands its MAC to its ports (bond_set_mac_address), but in
 		// the modes that keep the ports' own.
 		if l.bond != nil && l.bond.Mode != spec.BalanceTLB && l.bond.Mode != spec.BalanceALB &&
@@ -1016,6 +1166,9 @@ func (k *Kernel) AddAddr(ctx context.Context, a kernel.Addr) (kernel.Undo, error
 			return err
 		}
 		a.Permanent = a.Valid == 0
+		if a.Prefix.Addr().Is6() && !k.hasIPv6(l) {
+			return fmt.Errorf("add %s: %w", a.Prefix, k.noIPv6Error(l))
+		}
 		if i := slices.IndexFunc(k.addrs, func(x kernel.Addr) bool { return x.Link == a.Link && x.Prefix == a.Prefix }); i >= 0 {
 			old := k.addrs[i]
 			before = &old
@@ -1176,29 +1329,35 @@ func (k *Kernel) DelRoute(ctx context.Context, r kernel.Route) (kernel.Undo, err
 	}, nil
 }
 
-// WaitCarrier reports the carrier of the links now: in the model, links do
-// not change while nobody acts, so waiting would change nothing.
+// WaitCarrier reports the carrier of the links once the model's time has
+// passed until they all have it or the deadline: in the model, links do not
+// change while nobody acts but for the STP of bridges (see wait).
 func (k *Kernel) WaitCarrier(ctx context.Context, names []string, deadline time.Time) (map[string]bool, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	up := make(map[string]bool, len(names))
 	for _, n := range names {
-		l, err := k.get(n)
-		if err != nil {
+		if _, err := k.get(n); err != nil {
 			return nil, err
 		}
-		up[n] = l.Carrier
+	}
+	k.wait(deadline, func() bool {
+		return !slices.ContainsFunc(names, func(n string) bool { return !k.find(n).Carrier })
+	})
+	up := make(map[string]bool, len(names))
+	for _, n := range names {
+		up[n] = k.find(n).Carrier
 	}
 	return up, ctx.Err()
 }
 
-// WaitFor looks once: in the model, nothing changes while nobody acts.
+// WaitFor looks once the model's time has passed until cond holds or the
+// deadline: nothing but the STP of bridges changes while nobody acts.
 func (k *Kernel) WaitFor(ctx context.Context, deadline time.Time, cond func([]kernel.Link) bool) ([]kernel.Link, bool, error) {
-	links, err := k.Links(ctx)
-	if err != nil {
-		return nil, false, err
-	}
-	return links, cond(links), nil
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.wait(deadline, func() bool { return cond(k.linkList()) })
+	links := k.linkList()
+	return links, cond(links), ctx.Err()
 }
 
 // ErrNoServer is what DHCP returns on a segment without a server, or on a
@@ -1206,7 +1365,8 @@ func (k *Kernel) WaitFor(ctx context.Context, deadline time.Time, cond func([]ke
 var ErrNoServer = errors.New("no DHCP server answered")
 
 // DHCP asks the segment behind link name for a lease for client mac: a
-// bond asks through its active port.
+// bond or a bridge asks through its first port with carrier, a VLAN through
+// its parent, on its VLAN id (see reach).
 func (k *Kernel) DHCP(ctx context.Context, name string, mac net.HardwareAddr) (*Lease, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -1217,23 +1377,14 @@ func (k *Kernel) DHCP(ctx context.Context, name string, mac net.HardwareAddr) (*
 	if !l.Up || !l.Carrier {
 		return nil, ErrNoServer
 	}
-	seg := ""
-	if l.nic != nil {
-		seg = l.nic.Segment
-	}
-	if l.bond != nil {
-		for _, p := range k.links {
-			if p.Master == name && p.Carrier && p.nic != nil {
-				seg = p.nic.Segment
-				break
-			}
-		}
-	}
-	s, ok := k.segments[seg]
-	if !ok || s.DHCP == nil {
+	seg, vid, ok := k.reach(l)
+	if !ok {
 		return nil, ErrNoServer
 	}
-	d := s.DHCP
+	d := k.server(seg, vid)
+	if d == nil {
+		return nil, ErrNoServer
+	}
 	addr, ok := k.leases[mac.String()]
 	if !ok {
 		a := d.Prefix.Masked().Addr()
