@@ -225,6 +225,21 @@ func (v *validator) addressing(p string, a *Addressing) {
 			ns.Search[i] = strings.ToLower(d)
 		}
 	}
+	// An empty list means the same as none (and marshals as none).
+	if len(a.Addresses) == 0 {
+		a.Addresses = nil
+	}
+	if len(a.Routes) == 0 {
+		a.Routes = nil
+	}
+	if ns := a.Nameservers; ns != nil {
+		if len(ns.Addresses) == 0 {
+			ns.Addresses = nil
+		}
+		if len(ns.Search) == 0 {
+			ns.Search = nil
+		}
+	}
 	v.mtu(childPath(p, "mtu"), a.MTU)
 	if a.MACAddress != "" {
 		q := childPath(p, "macaddress")
@@ -402,6 +417,9 @@ func (v *validator) bridge(cfg *Config, p, name string, br *Bridge, owner, port 
 	if why := spec.NameProblem(name); why != "" {
 		v.errorf(p, "the bridge name %q %s", name, why)
 	}
+	if len(br.Interfaces) == 0 {
+		br.Interfaces = nil // a bridge without ports, however written
+	}
 	ip := childPath(p, "interfaces")
 	for i, ifc := range br.Interfaces {
 		q := indexPath(ip, i)
@@ -450,6 +468,16 @@ func (v *validator) bridge(cfg *Config, p, name string, br *Bridge, owner, port 
 		}
 	}
 	v.addressing(p, &br.Addressing)
+	if len(br.Interfaces) == 0 {
+		for _, k := range []struct {
+			key string
+			on  bool
+		}{{"dhcp4", br.DHCP()}, {"dhcp6", br.DHCPv6()}} {
+			if k.on {
+				v.errorf(childPath(p, k.key), "is true, but the bridge has no interfaces: nothing could answer (a bridge without ports has no carrier)")
+			}
+		}
+	}
 }
 
 // seconds checks and normalizes a bridge time (bare numbers are seconds)

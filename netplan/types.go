@@ -142,7 +142,7 @@ type VLAN struct {
 type Bridge struct {
 	// Interfaces are the bridge's ports: bond names, VLAN names or
 	// ethernets ids.
-	Interfaces []string          `json:"interfaces"`
+	Interfaces []string          `json:"interfaces,omitempty"`
 	Parameters *BridgeParameters `json:"parameters,omitempty"`
 	Addressing
 }
