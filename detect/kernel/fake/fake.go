@@ -1385,14 +1385,17 @@ func (k *Kernel) DHCP(ctx context.Context, name string, mac net.HardwareAddr) (*
 	if d == nil {
 		return nil, ErrNoServer
 	}
-	addr, ok := k.leases[mac.String()]
+	// A lease is per server: the same MAC (a bond, its VLANs and a bridge
+	// on it share one) gets an address of each network it asks on.
+	key := fmt.Sprintf("%v/%d/%s", seg, vid, mac)
+	addr, ok := k.leases[key]
 	if !ok {
 		a := d.Prefix.Masked().Addr()
 		for range 100 + len(k.leases) {
 			a = a.Next()
 		}
 		addr = a
-		k.leases[mac.String()] = addr
+		k.leases[key] = addr
 	}
 	return &Lease{Addr: netip.PrefixFrom(addr, d.Prefix.Bits()), Router: d.Router, DNS: d.DNS, Search: d.Search,
 		MTU: d.MTU, Lifetime: time.Duration(cmp.Or(d.LeaseS, 3600)) * time.Second, Routes: d.Classes,
