@@ -240,12 +240,20 @@ func (s *state) ensureRoute(ctx context.Context, ifname string, r routeSpec, c i
 	for _, e := range have {
 		if e.Key() == kr.Key() {
 			desc = fmt.Sprintf("replacing route %s (was via %v dev %s) with %s dev %s", r.Dst, e.Gw, e.Link, r, ifname)
+			if other := s.routesSet[kr.Key()]; other != "" && other != ifname {
+				s.warn(fmt.Sprintf("%s and %s both give route %s in table %d with metric %d: the last one, on %s, wins",
+					other, ifname, r.Dst, kr.Table, kr.Metric, ifname))
+			}
 		}
 	}
 	if err := s.change(desc, fmt.Sprintf("remove route %s dev %s", r, ifname), "",
 		func() (kernel.Undo, error) { return s.k.AddRoute(ctx, kr) }); err != nil {
 		return false, err
 	}
+	if s.routesSet == nil {
+		s.routesSet = map[kernel.RouteKey]string{}
+	}
+	s.routesSet[kr.Key()] = ifname
 	return true, nil
 }
 

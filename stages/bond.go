@@ -147,6 +147,7 @@ func (s *state) ensureBond(ctx context.Context, bp netplan.BondPlan, br *BondRep
 			return err
 		}
 		br.Action = BondCreated
+		s.created[bp.Name] = true
 		br.Changes = append(br.Changes, "created in mode "+want.mode)
 	case err != nil:
 		return err

@@ -241,6 +241,7 @@ func (s *state) ensureVLAN(ctx context.Context, vp netplan.VirtualPlan, ir *Inte
 			return err
 		}
 		ir.Action = InterfaceCreated
+		s.created[vp.Name] = true
 	} else {
 		if v := have.VLAN; v == nil || v.ID != vp.VLANID || v.Parent != vp.Link {
 			return fmt.Errorf("a VLAN called %s exists with another id or link (%+v): bondstrap does not replace it", vp.Name, v)
@@ -316,6 +317,7 @@ func (s *state) ensureBridge(ctx context.Context, vp netplan.VirtualPlan, ir *In
 			return err
 		}
 		ir.Action = InterfaceCreated
+		s.created[vp.Name] = true
 	} else {
 		if err := s.remember(ctx, vp.Name); err != nil {
 			return err
@@ -401,7 +403,14 @@ func (s *state) ensureBridgePort(ctx context.Context, vp netplan.VirtualPlan, i 
 	if bp := l.BridgePort; bp != nil && (want.Cost == 0 || bp.Cost == want.Cost) && (want.Priority < 0 || bp.Priority == want.Priority) {
 		return nil
 	}
-	if err := s.change(fmt.Sprintf("setting path cost %d, priority %d of %s in %s", want.Cost, want.Priority, port, vp.Name),
+	var what []string
+	if want.Cost != 0 {
+		what = append(what, fmt.Sprintf("path cost %d", want.Cost))
+	}
+	if want.Priority >= 0 {
+		what = append(what, fmt.Sprintf("priority %d", want.Priority))
+	}
+	if err := s.change(fmt.Sprintf("setting %s of %s in %s", strings.Join(what, ", "), port, vp.Name),
 		fmt.Sprintf("restore path cost and priority of %s", port), "",
 		func() (kernel.Undo, error) { return s.k.SetBridgePort(ctx, port, want) }); err != nil {
 		return err

@@ -51,6 +51,12 @@ type state struct {
 	// 802.3ad bond that fell back to active-backup).
 	degraded []string
 
+	// routesSet are the routes this run installed, by key, with their
+	// interface: two interfaces giving the same route is worth a warning.
+	routesSet map[kernel.RouteKey]string
+	// created are the links this run made (bonds, VLANs, bridges).
+	created map[string]bool
+
 	// journal is the changes made, undone last first.
 	journal []undoStep
 	// snap holds every link as found before this run first touched it;
@@ -108,6 +114,7 @@ func newState(cfg *netplan.Config, opts Options) (*state, error) {
 		base:    opts.Logger,
 		log:     opts.Logger,
 		carrier: map[string]bool{},
+		created: map[string]bool{},
 		k:       opts.Kernel,
 	}
 	if s.k == nil {
@@ -202,8 +209,13 @@ func (s *state) warn(msg string, args ...any) {
 	s.rep.Warnings = append(s.rep.Warnings, b.String())
 }
 
-// remember snapshots links before this run changes them.
+// remember snapshots links before this run changes them. A link this run
+// created has nothing to restore: its undo deletes it.
 func (s *state) remember(ctx context.Context, names ...string) error {
+	names = slices.DeleteFunc(slices.Clone(names), func(n string) bool { return s.created[n] })
+	if len(names) == 0 {
+		return nil
+	}
 	if err := s.snap.Add(ctx, s.k, names...); err != nil {
 		return fmt.Errorf("snapshot %v: %w", names, err)
 	}
