@@ -63,6 +63,10 @@ type NIC struct {
 // (busybox's ip has no -j): tests compare `ip -j addr` and `ip -j route`.
 var IPRoute2 = initrd.HostBinary{Src: "/bin/ip", Dst: IPRoute2Path}
 
+// DNSMasq is the host's dnsmasq, for a guest that serves router
+// advertisements and DHCPv6 (the host has no IPv6 to do it from a namespace).
+var DNSMasq = initrd.HostBinary{Src: "/usr/sbin/dnsmasq", Dst: "/usr/sbin/dnsmasq"}
+
 // IPRoute2Path is where IPRoute2 is in the guest.
 const IPRoute2Path = "/usr/local/sbin/ip"
 
