@@ -40,6 +40,13 @@ type Netlink struct {
 
 	// subscribe is netlink.LinkSubscribeWithOptions, or a test's stand-in.
 	subscribe subscribeFunc
+
+	// ethtoolFD is a datagram socket made in the namespace, for the ethtool
+	// ioctl.
+	ethtoolFD int
+	// procSys is where sysctls are read, /proc/sys when empty (tests
+	// point it elsewhere).
+	procSys string
 }
 
 // Open returns the kernel of the calling thread's network namespace. log
@@ -77,13 +84,21 @@ func Open(log *slog.Logger) (*Netlink, error) {
 		ns.Close()
 		return nil, fmt.Errorf("rtnetlink timeout: %w", err)
 	}
-	return &Netlink{ns: ns, h: h, log: log, sock: &nl.SocketHandle{Socket: sock}}, nil
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		sock.Close()
+		h.Close()
+		ns.Close()
+		return nil, fmt.Errorf("ethtool socket: %w", err)
+	}
+	return &Netlink{ns: ns, h: h, log: log, sock: &nl.SocketHandle{Socket: sock}, ethtoolFD: fd}, nil
 }
 
 // Close releases the sockets.
 func (k *Netlink) Close() {
 	k.h.Close()
 	k.sock.Close()
+	unix.Close(k.ethtoolFD)
 	k.ns.Close()
 }
 
@@ -140,6 +155,8 @@ type rawLink struct {
 	master   int
 	bondData []byte
 	portData []byte
+	// parent is a VLAN's IFLA_LINK.
+	parent int
 }
 
 // parseLinks decodes a link dump.
@@ -170,11 +187,8 @@ func parseLinks(msgs [][]byte) ([]Link, error) {
 		if err != nil {
 			return nil, fmt.Errorf("rtnetlink link dump: %s: %w", a.Name, err)
 		}
-		if info.kind == "bond" {
-			r.bondData = info.data
-		}
-		if info.slaveKind == "bond" {
-			r.portData = info.slaveData
+		if err := decodeStack(&r, info, a.ParentIndex); err != nil {
+			return nil, fmt.Errorf("rtnetlink link dump: %s: %w", a.Name, err)
 		}
 		names[a.Index] = a.Name
 		raws = append(raws, r)
@@ -183,6 +197,9 @@ func parseLinks(msgs [][]byte) ([]Link, error) {
 	for _, r := range raws {
 		l := r.link
 		l.Master = names[r.master]
+		if l.VLAN != nil {
+			l.VLAN.Parent = names[r.parent]
+		}
 		if r.bondData != nil {
 			b, err := decodeBond(r.bondData, names)
 			if err != nil {
@@ -200,6 +217,36 @@ func parseLinks(msgs [][]byte) ([]Link, error) {
 		out = append(out, l)
 	}
 	return out, nil
+}
+
+// decodeStack reads what IFLA_LINKINFO says of a link: bond data and bond
+// port data are kept for later (they name other links), a VLAN's id, a
+// bridge's settings and a bridge port's are decoded. parent is IFLA_LINK.
+func decodeStack(r *rawLink, info linkInfoAttrs, parent int) error {
+	var err error
+	switch info.kind {
+	case "bond":
+		r.bondData = info.data
+	case "vlan":
+		id, err := decodeVLANID(info.data)
+		if err != nil {
+			return err
+		}
+		r.link.VLAN, r.parent = &VLAN{ID: id}, parent
+	case "bridge":
+		if r.link.Bridge, err = decodeBridge(info.data); err != nil {
+			return err
+		}
+	}
+	switch info.slaveKind {
+	case "bond":
+		r.portData = info.slaveData
+	case "bridge":
+		if r.link.BridgePort, err = decodeBridgePort(info.slaveData); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 type linkInfoAttrs struct {
@@ -414,9 +461,7 @@ func linkRequest(flags int, index int) *nl.NetlinkRequest {
 // bondData builds IFLA_LINKINFO {kind bond, data {mode, settings}}, the
 // settings in the kernel's order.
 func bondData(mode string, settings spec.Settings) (*nl.RtAttr, error) {
-	info := nl.NewRtAttr(unix.IFLA_LINKINFO, nil)
-	info.AddRtAttr(nl.IFLA_INFO_KIND, nl.NonZeroTerminated("bond"))
-	data := info.AddRtAttr(nl.IFLA_INFO_DATA, nil)
+	info, data := newLinkInfo(false, "bond")
 	if mode != "" {
 		m, ok := spec.LookupMode(mode)
 		if !ok {
@@ -454,33 +499,11 @@ func (a *rawAttr) Serialize() []byte {
 // CreateBond makes a bond in one RTM_NEWLINK: name, MAC, MTU, mode and
 // every setting.
 func (k *Netlink) CreateBond(ctx context.Context, c BondConfig) (Undo, error) {
-	req := linkRequest(unix.NLM_F_CREATE|unix.NLM_F_EXCL, 0)
-	req.AddData(nl.NewRtAttr(unix.IFLA_IFNAME, nl.ZeroTerminated(c.Name)))
-	if len(c.MAC) > 0 {
-		req.AddData(nl.NewRtAttr(unix.IFLA_ADDRESS, c.MAC))
-	}
-	if c.MTU > 0 {
-		req.AddData(nl.NewRtAttr(unix.IFLA_MTU, nl.Uint32Attr(uint32(c.MTU))))
-	}
 	info, err := bondData(c.Mode, c.Settings)
 	if err != nil {
 		return nil, err
 	}
-	req.AddData(info)
-	if _, err := k.execute(ctx, req, 0); err != nil {
-		if errors.Is(err, unix.EOPNOTSUPP) {
-			return nil, fmt.Errorf("create bond %s: %w (the kernel has no bonding driver: is bonding.ko loaded or in the initramfs?)", c.Name, err)
-		}
-		return nil, fmt.Errorf("create bond %s: %w", c.Name, err)
-	}
-	l, err := k.Link(ctx, c.Name)
-	if err != nil {
-		return nil, err
-	}
-	index := l.Index
-	return func(ctx context.Context) error {
-		return k.deleteIndex(ctx, c.Name, index)
-	}, nil
+	return k.createLink(ctx, c.Name, c.MAC, c.MTU, "bond", "bonding driver (bonding.ko)", info)
 }
 
 // ChangeBond sends mode and settings to a live bond in one request.
@@ -522,14 +545,11 @@ func (k *Netlink) changeBond(ctx context.Context, index int, mode string, settin
 	if mode == "" && len(settings) == 0 {
 		return nil
 	}
-	req := linkRequest(0, index)
 	info, err := bondData(mode, settings)
 	if err != nil {
 		return err
 	}
-	req.AddData(info)
-	_, err = k.execute(ctx, req, 0)
-	return err
+	return k.setLinkInfo(ctx, index, info)
 }
 
 func orDevice(kind string) string {
@@ -630,7 +650,8 @@ func (k *Netlink) SetMaster(ctx context.Context, name, master string) (Undo, err
 		if now.Master == was {
 			return nil
 		}
-		if was != "" && now.Up {
+		// A bond takes only ports that are down; a bridge any.
+		if m, err := k.Link(ctx, was); err == nil && m.Kind == "bond" && now.Up {
 			if err := k.h.LinkSetDown(hl); err != nil {
 				return fmt.Errorf("set %s down: %w", name, err)
 			}
@@ -739,14 +760,9 @@ func (k *Netlink) SetPrimary(ctx context.Context, bond, port string) (Undo, erro
 }
 
 func (k *Netlink) setPrimary(ctx context.Context, bond, port int) error {
-	req := linkRequest(0, bond)
-	info := nl.NewRtAttr(unix.IFLA_LINKINFO, nil)
-	info.AddRtAttr(nl.IFLA_INFO_KIND, nl.NonZeroTerminated("bond"))
-	data := info.AddRtAttr(nl.IFLA_INFO_DATA, nil)
+	info, data := newLinkInfo(false, "bond")
 	data.AddRtAttr(spec.AttrPrimary, nl.Uint32Attr(uint32(port)))
-	req.AddData(info)
-	_, err := k.execute(ctx, req, 0)
-	return err
+	return k.setLinkInfo(ctx, bond, info)
 }
 
 // Addrs lists every address.

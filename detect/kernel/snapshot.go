@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"reflect"
 	"slices"
 	"time"
 
@@ -13,10 +14,11 @@ import (
 )
 
 // Snapshot is the state some links were found in: their attributes (a
-// bond's mode, settings, primary and ports too), addresses and routes. An
-// undo journal reverts what a run did; Restore then puts back what the
-// kernel changed on its own account: the routes it flushed when a NIC went
-// down, the IPv6 addresses it dropped, what a bond does to its ports.
+// bond's mode, settings, primary and ports too; a bridge's settings, a
+// bridge port's), LRO, addresses and routes. An undo journal reverts what a
+// run did; Restore then puts back what the kernel changed on its own
+// account: the routes it flushed when a NIC went down, the IPv6 addresses
+// it dropped, what a bond does to its ports, the LRO a bridge turned off.
 type Snapshot struct {
 	// Taken is when the snapshot was taken; remaining lifetimes count from
 	// it.
@@ -24,6 +26,8 @@ type Snapshot struct {
 	Links  []Link
 	Addrs  []Addr
 	Routes []Route
+	// LRO holds the links that had large receive offload on.
+	LRO map[string]bool
 }
 
 // Take snapshots the links named (a missing one is an error).
@@ -75,6 +79,16 @@ func (s *Snapshot) Add(ctx context.Context, k Kernel, names ...string) error {
 			return err
 		}
 		s.Links = append(s.Links, l)
+		lro, err := k.LRO(ctx, n)
+		if err != nil {
+			return err
+		}
+		if lro {
+			if s.LRO == nil {
+				s.LRO = map[string]bool{}
+			}
+			s.LRO[n] = true
+		}
 		for _, a := range addrs {
 			if a.Link == n {
 				s.Addrs = append(s.Addrs, a)
@@ -90,11 +104,13 @@ func (s *Snapshot) Add(ctx context.Context, k Kernel, names ...string) error {
 }
 
 // Restore puts the snapshot's links back as they were: a bond that is gone
-// is made again, a bond's mode and settings, every link's master, MTU, MAC
-// and admin state, a bond's primary, then the addresses that are missing
+// is made again, a bond's mode and settings, a bridge's settings, every
+// link's master, MTU, MAC and admin state, a bridge port's cost and
+// priority, a bond's primary, LRO, then the addresses that are missing
 // (with what is left of their lifetimes) and the routes that are missing.
-// It does not remove what is there in excess: the journal removes what a run
-// added. It goes on past errors and returns them all.
+// A VLAN or bridge that is gone is not made again (bondstrap deletes only
+// those it made). It does not remove what is there in excess: the journal
+// removes what a run added. It goes on past errors and returns them all.
 func (s *Snapshot) Restore(ctx context.Context, k Kernel, now time.Time) error {
 	var errs []error
 	fail := func(err error) {
@@ -106,18 +122,24 @@ func (s *Snapshot) Restore(ctx context.Context, k Kernel, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	// Bonds first, so ports have their master to go back to.
+	// Bonds and bridges first, so ports have their master to go back to.
 	for _, want := range s.Links {
-		if want.Bond == nil {
-			continue
+		switch {
+		case want.Bond != nil:
+			fail(s.restoreBond(ctx, k, links, want))
+		case want.Bridge != nil:
+			fail(restoreBridge(ctx, k, links, want))
 		}
-		fail(s.restoreBond(ctx, k, links, want))
 	}
 	if links, err = k.Links(ctx); err != nil {
 		return errors.Join(append(errs, err)...)
 	}
+	// What links sit on before them: NICs, bonds, VLANs, bridges (for the
+	// MTU a VLAN may not have above its parent's, for the admin state).
+	order := slices.Clone(s.Links)
+	slices.SortStableFunc(order, func(a, b Link) int { return cmp.Compare(layer(a), layer(b)) })
 	// Then ports and other links: master, MTU, MAC.
-	for _, want := range s.Links {
+	for _, want := range order {
 		have, err := find(links, want.Name)
 		if err != nil {
 			fail(fmt.Errorf("restore %s: %w", want.Name, err))
@@ -126,18 +148,23 @@ func (s *Snapshot) Restore(ctx context.Context, k Kernel, now time.Time) error {
 		fail(restoreLink(ctx, k, have, want))
 	}
 	for _, want := range s.Links {
-		if want.Bond != nil {
+		switch {
+		case want.Bond != nil:
 			fail(restorePrimary(ctx, k, want))
+		case want.BridgePort != nil:
+			fail(restoreBridgePort(ctx, k, want))
+		}
+		if s.LRO[want.Name] {
+			if on, err := k.LRO(ctx, want.Name); err != nil || !on {
+				_, err := k.SetLRO(ctx, want.Name, true)
+				fail(err)
+			}
 		}
 	}
-	// Admin state last: ports before their bonds.
+	// Admin state last: ports before their masters.
 	if links, err = k.Links(ctx); err != nil {
 		return errors.Join(append(errs, err)...)
 	}
-	order := slices.Clone(s.Links)
-	slices.SortStableFunc(order, func(a, b Link) int {
-		return cmp.Compare(boolInt(a.Bond != nil), boolInt(b.Bond != nil))
-	})
 	for _, want := range order {
 		have, err := find(links, want.Name)
 		if err != nil {
@@ -151,6 +178,20 @@ func (s *Snapshot) Restore(ctx context.Context, k Kernel, now time.Time) error {
 	fail(s.restoreAddrs(ctx, k, now))
 	fail(s.restoreRoutes(ctx, k))
 	return errors.Join(errs...)
+}
+
+// layer orders links by what sits on what: NICs (and other links), bonds,
+// VLANs, bridges.
+func layer(l Link) int {
+	switch {
+	case l.Bond != nil:
+		return 1
+	case l.VLAN != nil:
+		return 2
+	case l.Bridge != nil:
+		return 3
+	}
+	return 0
 }
 
 func boolInt(b bool) int {
@@ -226,6 +267,35 @@ func (s *Snapshot) restoreBond(ctx context.Context, k Kernel, links []Link, want
 	return nil
 }
 
+// restoreBridge puts back a bridge's settings.
+func restoreBridge(ctx context.Context, k Kernel, links []Link, want Link) error {
+	have, err := find(links, want.Name)
+	if err != nil {
+		return fmt.Errorf("restore bridge %s: %w", want.Name, err)
+	}
+	if have.Bridge == nil {
+		return fmt.Errorf("restore bridge %s: it is a %s link now", want.Name, orDevice(have.Kind))
+	}
+	w, h := *want.Bridge, *have.Bridge
+	w.Name, h.Name = want.Name, want.Name
+	if reflect.DeepEqual(w, h) {
+		return nil
+	}
+	_, err = k.ChangeBridge(ctx, w)
+	return err
+}
+
+// restoreBridgePort puts back a bridge port's cost and priority, when it
+// is in its bridge again.
+func restoreBridgePort(ctx context.Context, k Kernel, want Link) error {
+	have, err := k.Link(ctx, want.Name)
+	if err != nil || have.BridgePort == nil || have.Master != want.Master || *have.BridgePort == *want.BridgePort {
+		return err
+	}
+	_, err = k.SetBridgePort(ctx, want.Name, *want.BridgePort)
+	return err
+}
+
 // restoreLink puts back one link's master, MTU and MAC.
 func restoreLink(ctx context.Context, k Kernel, have, want Link) error {
 	if have.Master != want.Master && have.Master != "" {
@@ -239,13 +309,19 @@ func restoreLink(ctx context.Context, k Kernel, have, want Link) error {
 			return err
 		}
 	}
-	if want.Master == "" && len(want.MAC) > 0 && have.MAC.String() != want.MAC.String() {
+	// A bond's port has the bond's MAC; the bond gives back its own.
+	if want.Port == nil && len(want.MAC) > 0 && have.MAC.String() != want.MAC.String() {
 		if _, err := k.SetMAC(ctx, want.Name, want.MAC); err != nil {
 			return err
 		}
 	}
 	if have.Master != want.Master {
-		if cur, err := k.Link(ctx, want.Name); err == nil && cur.Up {
+		// A bond takes only ports that are down; a bridge any.
+		m, err := k.Link(ctx, want.Master)
+		if err != nil {
+			return fmt.Errorf("restore %s: master %w", want.Name, err)
+		}
+		if cur, err := k.Link(ctx, want.Name); err == nil && cur.Up && m.Kind == "bond" {
 			if _, err := k.SetUp(ctx, want.Name, false); err != nil {
 				return err
 			}
