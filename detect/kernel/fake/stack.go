@@ -27,8 +27,9 @@ package fake
 //     link below 1280 bytes of MTU has no IPv6 (its addresses go, and its
 //     settings are the defaults again when it comes back: seen), nor has
 //     any link on a machine with no_ipv6;
-//   - LRO exists only on NICs whose driver has it (NIC.LRO); a bridge port
-//     keeps it off;
+//   - LRO exists only on NICs whose driver has it (NIC.LRO); a bridge turns
+//     it off on a new port and what is below it (a bond's ports, a VLAN's
+//     parent), and keeps it off there;
 //   - a rename needs the link down (EBUSY: kernels before 6.2 refuse, and
 //     bondstrap's contract asks it of every kernel), a valid name (EINVAL)
 //     and a free one (EEXIST).
@@ -241,10 +242,37 @@ func (k *Kernel) joinBridge(l, m *link) error {
 	l.Master = m.Name
 	l.port = &kernel.BridgePort{Cost: portCost(k.speed(l)), Priority: kernel.DefaultPortPriority}
 	l.adminCost = false
-	if l.lro != nil {
-		*l.lro = false // dev_disable_lro: a bridge forwards
-	}
+	k.disableLRO(l)
 	return nil
+}
+
+// disableLRO is dev_disable_lro, which a bridge calls on a new port: a
+// bridge forwards, and LRO's merged frames cannot be forwarded. It goes
+// down to the devices below too (a bond's ports, a VLAN's parent).
+func (k *Kernel) disableLRO(l *link) {
+	if l.lro != nil {
+		*l.lro = false
+	}
+	for _, p := range k.ports(l.Name) {
+		k.disableLRO(p)
+	}
+	if l.vlan != nil {
+		if p := k.find(l.vlan.Parent); p != nil {
+			k.disableLRO(p)
+		}
+	}
+}
+
+// belowBridge reports whether l is a bridge's port or sits below one (a
+// bond's port, a VLAN's parent): the kernel keeps LRO off there (an upper
+// device without LRO takes it off its lower devices).
+func (k *Kernel) belowBridge(l *link) bool {
+	if m := k.find(l.Master); m != nil && (m.bridge != nil || k.belowBridge(m)) {
+		return true
+	}
+	return slices.ContainsFunc(k.links, func(v *link) bool {
+		return v.vlan != nil && v.vlan.Parent == l.Name && k.belowBridge(v)
+	})
 }
 
 // leaveBridge is br_del_if: the port keeps its state and MAC; a bridge that
@@ -589,8 +617,8 @@ func (k *Kernel) SetLRO(ctx context.Context, name string, on bool) (kernel.Undo,
 		switch {
 		case l.lro == nil:
 			return fmt.Errorf("%s: the driver has no LRO: %w", name, unix.EOPNOTSUPP)
-		case l.port != nil:
-			return fmt.Errorf("%s: the kernel keeps LRO off on a bridge port", name)
+		case k.belowBridge(l):
+			return fmt.Errorf("%s: the kernel keeps LRO off below a bridge", name)
 		}
 		*l.lro = on
 		return nil

@@ -389,6 +389,29 @@ func TestLRO(t *testing.T) {
 	if _, err := k.SetLRO(ctx, "eth2", true); err == nil {
 		t.Error("turned on in a bridge")
 	}
+
+	// Below a bond or a VLAN that joins a bridge too.
+	for _, below := range []struct{ upper, port string }{{"bond0", "bond0"}, {"eth3.7", "eth3.7"}} {
+		k := newMachine(t, `{"nics": [{"name": "eth2", "mac": "52:54:00:00:00:03", "lro": true},
+		    {"name": "eth3", "mac": "52:54:00:00:00:04", "lro": true}]}`)
+		do := undoer(t)
+		do(k.CreateBond(ctx, kernel.BondConfig{Name: "bond0", Mode: "active-backup"}))
+		do(k.SetMaster(ctx, "eth2", "bond0"))
+		do(k.CreateVLAN(ctx, kernel.VLANConfig{Name: "eth3.7", Parent: "eth3", ID: 7}))
+		do(k.CreateBridge(ctx, kernel.BridgeConfig{Name: "br0", Priority: -1}))
+		nic := map[string]string{"bond0": "eth2", "eth3.7": "eth3"}[below.port]
+		other := map[string]string{"bond0": "eth3", "eth3.7": "eth2"}[below.port]
+		do(k.SetMaster(ctx, below.port, "br0"))
+		if on, _ := k.LRO(ctx, nic); on {
+			t.Errorf("%s: LRO on below a bridge", nic)
+		}
+		if on, _ := k.LRO(ctx, other); !on {
+			t.Errorf("%s: LRO off, not below the bridge", other)
+		}
+		if _, err := k.SetLRO(ctx, nic, true); err == nil {
+			t.Errorf("%s: turned on below a bridge", nic)
+		}
+	}
 }
 
 func TestRename(t *testing.T) {
@@ -480,7 +503,7 @@ func TestTranscriptAndMachine(t *testing.T) {
 	do := undoer(t)
 	k := newMachine(t, `{"nics": [
 	    {"name": "eth0", "mac": "52:54:00:00:00:02", "lro": true},
-	    {"name": "eth1", "mac": "52:54:00:00:00:01"}],
+	    {"name": "eth1", "mac": "52:54:00:00:00:01", "lro": true}],
 	  "bridges": [{"name": "br0", "stp": true, "ports": ["eth0.7"]}],
 	  "vlans": [{"name": "eth0.7", "link": "eth0", "id": 7}],
 	  "up": ["eth0", "br0"]}`)
@@ -497,7 +520,8 @@ func TestTranscriptAndMachine(t *testing.T) {
 	do(k.ChangeBridge(ctx, kernel.BridgeConfig{Name: "br0", Priority: -1}))
 	do(k.SetBridgePort(ctx, "eth0.7", kernel.BridgePort{Cost: 10, Priority: 5}))
 	do(k.SetIPv6(ctx, "eth1.8", kernel.IPv6Config{AcceptRA: 2, Autoconf: true}))
-	do(k.SetLRO(ctx, "eth0", false))
+	do(k.SetLRO(ctx, "eth0", false)) // off already: the bridge of eth0.7 turned it off
+	do(k.SetLRO(ctx, "eth1", false))
 	do(k.Rename(ctx, "eth1.8", "mgmt"))
 	want := []string{
 		"link add link eth1 name eth1.8 type vlan id 8 mtu 1400",
@@ -505,7 +529,7 @@ func TestTranscriptAndMachine(t *testing.T) {
 		"link set br0 type bridge stp_state 0",
 		"link set eth0.7 type bridge_slave cost 10 priority 5",
 		"sysctl -w net/ipv6/conf/eth1.8/accept_ra=2 net/ipv6/conf/eth1.8/autoconf=1",
-		"ethtool -K eth0 lro off",
+		"ethtool -K eth1 lro off",
 		"link set eth1.8 name mgmt",
 	}
 	if got := k.Transcript(); !slices.Equal(got, want) {
