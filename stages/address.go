@@ -91,8 +91,9 @@ func (r routeSpec) String() string {
 func (s *state) configureInterface(ctx context.Context, ifname string, b netplan.Addressing) (*AddressReport, error) {
 	ar := &AddressReport{Interface: ifname, Method: "static"}
 	c := staticConfig(b)
+	var methods []string
 	if b.DHCP() {
-		ar.Method = "dhcp4"
+		methods = append(methods, "dhcp4")
 		lc, lr, err := s.dhcp(ctx, ifname)
 		ar.Lease = lr
 		if err != nil {
@@ -100,11 +101,107 @@ func (s *state) configureInterface(ctx context.Context, ifname string, b netplan
 		}
 		c = mergeConfig(lc, c)
 	}
+	var c6 ifConfig
+	if b.DHCPv6() {
+		methods = append(methods, "dhcp6")
+		var lr6 *Lease6Report
+		var err error
+		c6, lr6, err = s.dhcp6(ctx, ifname)
+		ar.Lease6 = lr6
+		if err != nil {
+			return ar, err
+		}
+	}
+	if len(methods) > 0 {
+		ar.Method = strings.Join(methods, "+")
+	}
 	if err := s.applyConfig(ctx, ifname, c, ar); err != nil {
 		return ar, err
 	}
+	// The DHCPv6 addresses carry their own lifetime.
+	if len(c6.Addrs) > 0 {
+		if err := s.applyConfig(ctx, ifname, c6, ar); err != nil {
+			return ar, err
+		}
+	}
 	s.dns.add(c.DNS, c.Search)
+	s.dns.add(c6.DNS, c6.Search)
+	if b.RA() {
+		ar.RA = s.waitRA(ctx, ifname)
+	}
 	return ar, nil
+}
+
+// waitRA waits, within dhcp-timeout, for what router advertisements give
+// the interface: a default route from one (SLAAC addresses come with it).
+// None in time is a warning, not a failure: the kernel goes on listening,
+// and IPv4 may be all the boot needs; the report says what came.
+func (s *state) waitRA(ctx context.Context, ifname string) string {
+	deadline := s.until(s.cfg.DHCPTimeout())
+	var got string
+	_ = s.op(fmt.Sprintf("waiting up to %s for a router advertisement on %s", time.Until(deadline).Round(time.Second), ifname), func() error {
+		tick := time.NewTicker(kernel.PollInterval)
+		defer tick.Stop()
+		timer := time.NewTimer(time.Until(deadline))
+		defer timer.Stop()
+		for {
+			routes, err := s.k.Routes(ctx)
+			if err != nil {
+				return err
+			}
+			for _, r := range routes {
+				if r.Link == ifname && r.Protocol == kernel.ProtoRA && r.Dst.Bits() == 0 && r.Dst.Addr().Is6() {
+					got = "default via " + r.Gw.String()
+					return nil
+				}
+			}
+			select {
+			case <-tick.C:
+			case <-timer.C:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	})
+	if got == "" {
+		s.warn("no router advertisement with a default route within dhcp-timeout; the kernel keeps listening for one",
+			"interface", ifname)
+		return "none within dhcp-timeout"
+	}
+	s.note("router advertisement", "interface", ifname, "route", got)
+	return got
+}
+
+// dhcp6 runs DHCPv6 on ifname within dhcp-timeout (and the run's deadline)
+// and turns the lease into the interface's configuration.
+func (s *state) dhcp6(ctx context.Context, ifname string) (ifConfig, *Lease6Report, error) {
+	l, err := s.k.Link(ctx, ifname)
+	if err != nil {
+		return ifConfig{}, nil, err
+	}
+	if _, err := s.k.IPv6(ctx, ifname); err != nil {
+		return ifConfig{}, nil, fmt.Errorf("dhcp6 on %s: %w", ifname, err)
+	}
+	deadline := s.until(s.cfg.DHCPTimeout())
+	timeout := time.Until(deadline)
+	var lease *Lease6
+	err = s.op(fmt.Sprintf("DHCPv6 on %s (DUID-LL %s, up to %s)", ifname, l.MAC, timeout.Round(time.Second)), func() error {
+		dctx, cancel := context.WithDeadline(ctx, deadline)
+		defer cancel()
+		var err error
+		lease, err = s.opts.DHCP6.Lease6(dctx, ifname, l.MAC, s.log)
+		return err
+	})
+	if err != nil {
+		return ifConfig{}, nil, err
+	}
+	c, lr := lease6Config(lease)
+	if len(c.Addrs) == 0 {
+		return ifConfig{}, lr, fmt.Errorf("%w on %s: the server's reply has no usable address", ErrNoLease6, ifname)
+	}
+	s.note("DHCPv6 lease", "interface", ifname, "addresses", fmt.Sprint(c.Addrs), "dns", fmt.Sprint(c.DNS))
+	return c, lr, nil
 }
 
 // staticConfig reads the static keys of a bond: addresses, gateway4, routes,

@@ -79,6 +79,9 @@ type Options struct {
 	Inventory func(context.Context) (inventory.Inventory, error)
 	// DHCP gets DHCPv4 leases; nil uses a DHCP client on a raw socket.
 	DHCP DHCPClient
+	// DHCP6 gets DHCPv6 leases; nil uses a DHCPv6 client on a UDP socket
+	// bound to the interface's link-local address.
+	DHCP6 DHCPv6Client
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }

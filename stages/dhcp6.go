@@ -3,6 +3,7 @@ package stages
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"unicode"
 
 	"github.com/bondstrap/bondstrap/detect/kernel"
+	"github.com/bondstrap/bondstrap/netplan/spec"
 	"github.com/insomniacslk/dhcp/dhcpv6"
 	"github.com/insomniacslk/dhcp/dhcpv6/nclient6"
 	"github.com/insomniacslk/dhcp/iana"
@@ -182,39 +184,26 @@ type Lease6AddrReport struct {
 	Valid     Millis `json:"valid_ms"`
 }
 
-// dhcp6DUID is the client's DUID: DUID-LL of mac (see DHCPv6Client).
+// dhcp6DUID is the client's DUID: DUID-LL of mac (spec.DHCPv6HWType).
 func dhcp6DUID(mac net.HardwareAddr) (*dhcpv6.DUIDLL, error) {
-	var hw iana.HWType
-	switch len(mac) {
-	case 6:
-		hw = iana.HWTypeEthernet
-	case 20:
-		hw = iana.HWTypeInfiniband
-	default:
+	hw := spec.DHCPv6HWType(mac)
+	if hw == 0 {
 		return nil, fmt.Errorf("no DHCPv6 DUID from hardware address %q: neither Ethernet nor InfiniBand", mac)
 	}
-	return &dhcpv6.DUIDLL{HWType: hw, LinkLayerAddr: slices.Clone(mac)}, nil
+	return &dhcpv6.DUIDLL{HWType: iana.HWType(hw), LinkLayerAddr: slices.Clone(mac)}, nil
 }
 
-// dhcp6IAID is the IAID of the client's IA_NA: the MAC's last four bytes.
-// dhcp6DUID has checked the MAC's length.
+// dhcp6IAID is the IAID of the client's IA_NA (spec.DHCPv6IAID) as it goes
+// on the wire. dhcp6DUID has checked the MAC's length.
 func dhcp6IAID(mac net.HardwareAddr) [4]byte {
 	var id [4]byte
-	copy(id[:], mac[len(mac)-4:])
+	binary.BigEndian.PutUint32(id[:], spec.DHCPv6IAID(mac))
 	return id
 }
 
-// networkdDHCPv6 returns the values of the [DHCPv6] keys DUIDType=,
-// DUIDRawData= and IAID= that make systemd-networkd identify itself as
-// bondstrap's DHCPv6 client does on an interface with this MAC.
+// networkdDHCPv6 is spec.NetworkdDHCPv6, what the units write.
 func networkdDHCPv6(mac net.HardwareAddr) (duidType, duidRawData, iaid string, err error) {
-	duid, err := dhcp6DUID(mac)
-	if err != nil {
-		return "", "", "", err
-	}
-	id := dhcp6IAID(mac)
-	raw := duid.ToBytes()[2:] // networkd prepends the type itself
-	return "link-layer", colonHex(raw), strconv.FormatUint(uint64(iaidNumber(id)), 10), nil
+	return spec.NetworkdDHCPv6(mac)
 }
 
 func iaidNumber(id [4]byte) uint32 {

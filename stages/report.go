@@ -146,12 +146,16 @@ type InterfaceReport struct {
 // AddressReport is the layer-3 configuration applied to one interface.
 type AddressReport struct {
 	Interface string `json:"interface"`
-	// Method is "dhcp4" or "static".
+	// Method is "static", "dhcp4", "dhcp6" or "dhcp4+dhcp6".
 	Method    string       `json:"method"`
 	Addresses []string     `json:"addresses,omitempty"`
 	Routes    []string     `json:"routes,omitempty"`
 	MTU       int          `json:"mtu,omitempty"`
 	Lease     *LeaseReport `json:"lease,omitempty"`
+	// Lease6 is the DHCPv6 lease; RA what router advertisements gave (the
+	// IPv6 default route), when accept-ra is on.
+	Lease6 *Lease6Report `json:"lease6,omitempty"`
+	RA     string        `json:"ra,omitempty"`
 	// Changes lists what was not there before; empty on a converged re-run.
 	Changes []string `json:"changes,omitempty"`
 }

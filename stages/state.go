@@ -124,6 +124,9 @@ func newState(cfg *netplan.Config, opts Options) (*state, error) {
 		}
 		s.k, s.closeKernel = k, k.Close
 	}
+	if s.opts.DHCP6 == nil {
+		s.opts.DHCP6 = newNclient6DHCP(s.k.Addrs)
+	}
 	s.start = s.now()
 	s.snap = &kernel.Snapshot{Taken: s.start}
 	s.deadline = s.start.Add(cfg.Deadline())
