@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -271,6 +273,16 @@ func TestRename(t *testing.T) {
 		if _, err := k.Rename(ctx, "v9", "lan9"); !errors.Is(err, ErrNotFound) {
 			t.Errorf("v9: %v", err)
 		}
+		// The kernel's own rule: before 6.2 it refuses to rename an up link.
+		must[Undo](t)(k.SetUp(ctx, "v1", true))
+		hl, _ := must2(t)(k.handleLink(ctx, "v1"))
+		err := k.h.LinkSetName(hl, "live1")
+		if older := kernelBefore(t, 6, 2); older && !errors.Is(err, unix.EBUSY) || !older && err != nil {
+			t.Errorf("the kernel renaming up v1 (before 6.2: %t): %v", older, err)
+		} else if err == nil {
+			must[Undo](t)(k.SetUp(ctx, "live1", false))
+			must[Undo](t)(k.Rename(ctx, "live1", "v1"))
+		}
 		undo := must[Undo](t)(k.Rename(ctx, "v0", "lan0"))
 		if l := must[Link](t)(k.Link(ctx, "lan0")); l.Index != v0.Index {
 			t.Errorf("lan0 is index %d, v0 was %d", l.Index, v0.Index)
@@ -369,6 +381,31 @@ func TestIPv6Settings(t *testing.T) {
 	})
 }
 
+// kernelBefore reports whether the running kernel is older than
+// major.minor.
+func kernelBefore(t *testing.T, major, minor int) bool {
+	t.Helper()
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		t.Fatal(err)
+	}
+	var ma, mi int
+	if _, err := fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &ma, &mi); err != nil {
+		t.Fatalf("kernel release %q: %v", u.Release, err)
+	}
+	return ma < major || ma == major && mi < minor
+}
+
+func must2(t *testing.T) func(netlink.Link, Link, error) (netlink.Link, Link) {
+	return func(hl netlink.Link, l Link, err error) (netlink.Link, Link) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return hl, l
+	}
+}
+
 func sysctl(t *testing.T, dir, name string) int {
 	t.Helper()
 	v, err := readSysctl(filepath.Join(dir, name))
@@ -392,6 +429,7 @@ func TestCreateVLAN(t *testing.T) {
 			t.Errorf("id 4095: %v", err)
 		}
 		hasVLANs := exec.Command("ip", "link", "add", "link", "v1", "name", "probe", "type", "vlan", "id", "9").Run() == nil
+		t.Logf("ip(8) can make a VLAN: %t", hasVLANs)
 		undo, err := k.CreateVLAN(ctx, VLANConfig{Name: "v0.100", Parent: "v0", ID: 100, MTU: 1400})
 		if !hasVLANs {
 			if !errors.Is(err, unix.EOPNOTSUPP) || !strings.Contains(err.Error(), "8021q") {
