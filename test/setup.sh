@@ -24,7 +24,7 @@
 set -euo pipefail
 
 CACHE=${BONDSTRAP_CACHE:-/var/cache/bondstrap}
-MODULES=${BONDSTRAP_MODULES:-"bonding virtio_net virtio_pci e1000 8021q"}
+MODULES=${BONDSTRAP_MODULES:-"bonding virtio_net virtio_pci e1000 8021q bridge veth"}
 PACKAGES="qemu-system-x86 dnsmasq-base busybox-static cpio kmod iproute2 iputils-ping xz-utils"
 
 log() { printf 'setup: %s\n' "$*" >&2; }

@@ -49,6 +49,10 @@ type NIC struct {
 	// LRO: absent, the driver has no large receive offload (it reports
 	// off, and refuses to turn it on); false or true, it has, off or on.
 	LRO *bool `json:"lro,omitempty"`
+	// LROKeptOn models a driver that keeps LRO on when the kernel disables
+	// it for a bridge (dev_disable_lro) and turns it off only when asked
+	// through ethtool: what apply checks for below a bridge.
+	LROKeptOn bool `json:"lro_kept_on,omitempty"`
 }
 
 // Segment is an L2 network the NICs may be cabled to.
@@ -190,6 +194,8 @@ type link struct {
 	// driver has it.
 	ipv6 kernel.IPv6Config
 	lro  *bool
+	// lroKeptOn: the driver ignores dev_disable_lro (NIC.LROKeptOn).
+	lroKeptOn bool
 }
 
 // Kernel is the model. Its zero value is not usable: call New.
@@ -233,6 +239,7 @@ func New(m Machine) (*Kernel, error) {
 			on := *n.LRO
 			l.lro = &on
 		}
+		l.lroKeptOn = n.LROKeptOn
 		if n.PermanentMAC != "" {
 			l.PermMAC, _ = net.ParseMAC(n.PermanentMAC)
 		}

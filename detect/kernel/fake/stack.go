@@ -250,7 +250,7 @@ func (k *Kernel) joinBridge(l, m *link) error {
 // bridge forwards, and LRO's merged frames cannot be forwarded. It goes
 // down to the devices below too (a bond's ports, a VLAN's parent).
 func (k *Kernel) disableLRO(l *link) {
-	if l.lro != nil {
+	if l.lro != nil && !l.lroKeptOn {
 		*l.lro = false
 	}
 	for _, p := range k.ports(l.Name) {

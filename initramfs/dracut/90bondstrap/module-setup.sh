@@ -5,7 +5,7 @@
 # Install as /usr/lib/dracut/modules.d/90bondstrap/ and enable with
 #   add_dracutmodules+=" bondstrap "      (e.g. in /etc/dracut.conf.d/bondstrap.conf)
 # The image gets /usr/bin/bondstrap, /etc/bondstrap/bondstrap.yaml when present, the
-# bonding and 8021q modules and the wired NIC drivers (in hostonly mode, dracut's
+# bonding, 8021q and bridge modules and the wired NIC drivers (in hostonly mode, dracut's
 # default on some distributions, only those loaded on the host that builds it; build
 # with --no-hostonly for another machine).
 #
@@ -31,7 +31,7 @@ depends() {
 }
 
 installkernel() {
-	instmods bonding 8021q
+	instmods bonding 8021q bridge
 	# The wired NIC drivers, as dracut's kernel-network-modules adds them, without
 	# depending on that module: not every distribution ships it with dracut (Debian
 	# has it in dracut-network), and a missing dependency fails the whole image.
