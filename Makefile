@@ -21,8 +21,16 @@ build:
 
 # Everything the tests need that is not Go: QEMU, dnsmasq, busybox and Debian's
 # kernel for the guest. Idempotent; cached under $${BONDSTRAP_CACHE:-/var/cache/bondstrap}.
+# Also Debian's netplan.io, the oracle that units/netplan_oracle_test.go holds the
+# rendered units to (installed only when missing; with no /etc/netplan/*.yaml its
+# boot-time generator writes nothing).
 deps:
 	./test/setup.sh
+	@if ! dpkg-query -W -f='$${Status}' netplan.io 2>/dev/null | grep -q 'install ok installed'; then \
+		echo 'deps: apt-get install netplan.io' >&2; \
+		apt-get update -qq >&2 && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends netplan.io >&2; \
+	fi
 
 $(STATICCHECK):
 	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

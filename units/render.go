@@ -3,7 +3,6 @@ package units
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 	"strings"
 
 	"github.com/bondstrap/bondstrap/netplan/spec"
@@ -17,44 +16,77 @@ import (
 // ownerLine opens every file: who wrote it and that hand edits do not last.
 const ownerLine = "Written by bondstrap; do not edit: its next run rewrites or removes this file."
 
-// Render returns the networkd units that bring back the bonds of plan on
+// Render returns the networkd units that bring back the network of plan on
 // every boot, as netplan's networkd backend would render the same config,
 // plus bondstrap's identity rules:
 //
+//   - per standalone NIC, Prefix+"<name>-<key>.network" matches the NIC by
+//     MemberMatch, with its addressing (or as a bridge port) and a VLAN= line
+//     per VLAN on it; with set-name, Prefix+"<name>-<key>.link" (kind Link)
+//     has udev give it that name;
 //   - per bond, Prefix+"<bond>.netdev" creates the bond with the MAC address
 //     it had while provisioning (its first member's permanent MAC, unless the
 //     config sets macaddress) and every bond parameter networkd can set
 //     (spec.Persist decides);
 //   - per bond whose parameters networkd cannot all set, a udev rule
 //     Prefix+"<bond>.rules" writes the rest to sysfs when the bond appears;
-//   - per bond, Prefix+"<bond>.network" addresses it: DHCPv4 with the MAC as
-//     client identifier, static addresses, gateway, routes and DNS;
+//   - per bond, Prefix+"<bond>.network" addresses it (DHCPv4 with the MAC
+//     as client identifier, DHCPv6, router advertisements, static
+//     addresses, gateways, routes and DNS), or makes it a bridge port, and
+//     puts its VLANs on it;
 //   - per member, Prefix+"<bond>-<key>.network" enslaves the NIC, matched by
-//     MemberMatch: its permanent MAC, else its PCI path, else its MAC.
+//     MemberMatch: its permanent MAC, else its PCI path, else its MAC;
+//   - per VLAN and bridge, Prefix+"<name>.netdev" creates it (a bridge
+//     with its bond's MAC, so the DHCP lease stays, and STP and timers),
+//     and Prefix+"<name>.network" addresses it or makes it a bridge port.
 //
-// Files come in plan order, each bond's .netdev, .network, then its members in
-// enslave order; the same input renders the same bytes. cfg supplies the
-// bonds' and ethernets' settings; when cfg is nil, or lacks a bond, the bond's
-// settings come from plan.Bonds[i].Config and members get no MTU of their own.
+// Files come in the order plan.Interfaces lists the interfaces: standalone
+// NICs, then each bond's .netdev, .network, its members in enslave order
+// and its rule, then the VLANs and bridges in creation order; the same input
+// renders the same bytes. cfg supplies the bonds' and members' settings;
+// when cfg is nil, or lacks a bond, the bond's settings come from
+// plan.Bonds[i].Config and members get no MTU of their own. Standalone NICs,
+// VLANs and bridges render from the plan alone.
 func Render(cfg *netplan.Config, plan *netplan.Plan) ([]File, error) {
 	if plan == nil {
 		return nil, errors.New("render units: no plan")
 	}
 	files := []File{}
 	seen := make(map[string]bool)
-	for i := range plan.Bonds {
-		bp := &plan.Bonds[i]
-		fs, err := renderBond(cfg, bp)
+	macs := interfaceMACs(cfg, plan)
+	keep := func(what string, fs []File, err error) error {
 		if err != nil {
-			return nil, fmt.Errorf("render units for bond %s: %w", bp.Name, err)
+			return fmt.Errorf("render units for %s: %w", what, err)
 		}
 		for _, f := range fs {
 			if seen[f.Name] {
-				return nil, fmt.Errorf("render units for bond %s: two units named %s", bp.Name, f.Name)
+				return fmt.Errorf("render units for %s: two units named %s", what, f.Name)
 			}
 			seen[f.Name] = true
 		}
 		files = append(files, fs...)
+		return nil
+	}
+	for i := range plan.Ethernets {
+		e := &plan.Ethernets[i]
+		fs, err := renderEthernet(plan, e, macs)
+		if err := keep("NIC "+e.Name, fs, err); err != nil {
+			return nil, err
+		}
+	}
+	for i := range plan.Bonds {
+		bp := &plan.Bonds[i]
+		fs, err := renderBond(cfg, plan, bp)
+		if err := keep("bond "+bp.Name, fs, err); err != nil {
+			return nil, err
+		}
+	}
+	for i := range plan.Virtuals {
+		v := &plan.Virtuals[i]
+		fs, err := renderVirtual(plan, v, macs)
+		if err := keep(v.Kind+" "+v.Name, fs, err); err != nil {
+			return nil, err
+		}
 	}
 	return files, nil
 }
@@ -68,7 +100,7 @@ func RenderFallback(nic inventory.NIC) ([]File, error) {
 		return nil, fmt.Errorf("render fallback unit for %s: %w", nic.Name, err)
 	}
 	var b sectionBuilder
-	add(b.section("Match"), m.Key, m.Value)
+	m.add(b.section("Match"))
 	nw := b.section("Network")
 	add(nw, "DHCP", "ipv4")
 	add(nw, "LinkLocalAddressing", "ipv6")
@@ -83,7 +115,7 @@ func RenderFallback(nic inventory.NIC) ([]File, error) {
 
 // renderBond renders the .netdev, the .network and the member units of one
 // bond.
-func renderBond(cfg *netplan.Config, bp *netplan.BondPlan) ([]File, error) {
+func renderBond(cfg *netplan.Config, plan *netplan.Plan, bp *netplan.BondPlan) ([]File, error) {
 	if err := checkIfname(bp.Name); err != nil {
 		return nil, err
 	}
@@ -111,7 +143,7 @@ func renderBond(cfg *netplan.Config, bp *netplan.BondPlan) ([]File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s.netdev: %w", bp.Name, err)
 	}
-	network, err := renderBondNetwork(bp, bond, mac)
+	network, err := renderBondNetwork(plan, bp, bond, mac)
 	if err != nil {
 		return nil, fmt.Errorf("%s.network: %w", bp.Name, err)
 	}
@@ -259,79 +291,20 @@ func mtuBytes(mtu int) (string, error) {
 	return inRange("MTUBytes", mtu, 68, 65535)
 }
 
-// renderBondNetwork renders the bond's .network: [Match] by name, [Link],
-// [Network], one [Route] per route and [DHCPv4].
-func renderBondNetwork(bp *netplan.BondPlan, bond netplan.Bond, mac string) ([]byte, error) {
-	var b sectionBuilder
-	add(b.section("Match"), "Name", bp.Name)
-
-	link := b.section("Link")
-	if bond.MTU != 0 {
-		mtu, err := mtuBytes(bond.MTU)
-		if err != nil {
-			return nil, err
-		}
-		add(link, "MTUBytes", mtu)
-	}
-	// Also in the .network, as netplan does: it applies even when the bond
-	// already exists when networkd starts, where the .netdev does not.
-	add(link, "MACAddress", mac)
-
-	dhcp4 := bond.DHCP4 != nil && *bond.DHCP4
-	if dhcp4 && bond.DHCPIdentifier != "" && bond.DHCPIdentifier != "mac" {
-		return nil, fmt.Errorf("dhcp-identifier %q: bondstrap provisions with the MAC as DHCP client identifier, and must persist the same one", bond.DHCPIdentifier)
-	}
-
-	nw := b.section("Network")
-	if dhcp4 {
-		add(nw, "DHCP", "ipv4")
-	}
-	// netplan's default link-local: [ipv6].
-	add(nw, "LinkLocalAddressing", "ipv6")
-	addrs, err := byFamily(bond.Addresses, netip.ParsePrefix, "address")
+// renderBondNetwork renders the bond's .network: matched by name, its MTU
+// and MAC, its addressing or its part as a bridge port, and its VLANs.
+func renderBondNetwork(plan *netplan.Plan, bp *netplan.BondPlan, bond netplan.Bond, mac string) ([]byte, error) {
+	port, err := portOf(plan, bp.Name)
 	if err != nil {
 		return nil, err
 	}
-	for _, a := range addrs {
-		add(nw, "Address", a)
+	_, vlans := plan.Upper(bp.Name)
+	header := "Addressing of bond " + bp.Name + "."
+	if port != nil {
+		header = "Bond " + bp.Name + ", a port of bridge " + port.bridge + "."
 	}
-	if bond.Gateway4 != "" {
-		gw, err := netip.ParseAddr(bond.Gateway4)
-		if err != nil || !gw.Is4() {
-			return nil, fmt.Errorf("gateway4 %q is not an IPv4 address", bond.Gateway4)
-		}
-		add(nw, "Gateway", gw.String())
-	}
-	if ns := bond.Nameservers; ns != nil {
-		dns, err := byFamily(ns.Addresses, parseAddr, "nameserver")
-		if err != nil {
-			return nil, err
-		}
-		for _, a := range dns {
-			add(nw, "DNS", a)
-		}
-		if len(ns.Search) > 0 {
-			for _, d := range ns.Search {
-				if d == "" || strings.ContainsFunc(d, func(r rune) bool { return r <= ' ' || r == '\\' }) {
-					return nil, fmt.Errorf("%w: search domain %q", ErrUnsafeValue, d)
-				}
-			}
-			add(nw, "Domains", strings.Join(ns.Search, " "))
-		}
-	}
-	// A bond has carrier only once a member has; netplan configures virtual
-	// devices without waiting for it.
-	add(nw, "ConfigureWithoutCarrier", "yes")
-
-	for i, r := range bond.Routes {
-		if err := addRoute(b.section("Route"), r); err != nil {
-			return nil, fmt.Errorf("routes[%d]: %w", i, err)
-		}
-	}
-	if dhcp4 {
-		addDHCPv4(&b)
-	}
-	return b.bytes([]string{ownerLine, "Addressing of bond " + bp.Name + "."})
+	return renderNetwork(netSpec{match: matchName(bp.Name), virtual: true, mtu: bond.MTU, mac: mac, identity: mac,
+		addressing: bond.Addressing, port: port, vlans: vlans}, []string{ownerLine, header})
 }
 
 // addDHCPv4 adds the [DHCPv4] section: the MAC as client identifier (the one
@@ -388,7 +361,7 @@ func renderMember(cfg *netplan.Config, bp *netplan.BondPlan, bond netplan.Bond, 
 		return File{}, err
 	}
 	var b sectionBuilder
-	add(b.section("Match"), m.Key, m.Value)
+	m.add(b.section("Match"))
 	if mtu := memberMTU(cfg, bp, bond, i, nic); mtu != 0 {
 		v, err := mtuBytes(mtu)
 		if err != nil {

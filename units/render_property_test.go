@@ -86,11 +86,14 @@ func withoutIdentity(inv inventory.Inventory, noPCI bool) inventory.Inventory {
 // TestRenderProperty renders every config that parses against every
 // inventory it selects from (each also without permanent MACs, and without
 // PCI addresses): Render must succeed and its output must hold
-// checkRendered's properties.
+// checkRendered's properties, for every interface of the plan.
 func TestRenderProperty(t *testing.T) {
 	invs := propertyInventories(t)
 	invNames := slices.Sorted(maps.Keys(invs))
 	parsed, rendered, withRules := 0, 0, 0
+	// What the renders covered: standalone NICs, renamed ones, VLANs,
+	// bridges, bridge ports, DHCPv6.
+	covered := map[string]int{}
 	for _, path := range propertyConfigs(t) {
 		data, err := os.ReadFile(path)
 		if err != nil {
@@ -126,6 +129,7 @@ func TestRenderProperty(t *testing.T) {
 					withRules++
 				}
 				checkRendered(t, path+" on "+invName+v.name, cfg, plan, files)
+				cover(covered, plan)
 			}
 		}
 		switch {
@@ -139,15 +143,53 @@ func TestRenderProperty(t *testing.T) {
 		}
 		rendered += renderedCfg
 	}
-	t.Logf("%d configs parsed, %d renders checked, %d with a udev rule", parsed, rendered, withRules)
+	t.Logf("%d configs parsed, %d renders checked, %d with a udev rule; covered %v", parsed, rendered, withRules, covered)
 	if parsed < 5 || rendered < 20 || withRules == 0 {
 		t.Errorf("only %d configs parsed and %d renders checked, %d with a udev rule: the property is not tested", parsed, rendered, withRules)
+	}
+	for _, what := range []string{"standalone NIC", "set-name", "VLAN", "bridge", "bond as bridge port", "VLAN as bridge port", "NIC as bridge port", "dhcp6", "VLAN on a NIC"} {
+		if covered[what] == 0 {
+			t.Errorf("no render had a %s: the property is not tested for it", what)
+		}
+	}
+}
+
+// cover counts what a plan has, for TestRenderProperty.
+func cover(covered map[string]int, plan *netplan.Plan) {
+	for _, e := range plan.Ethernets {
+		covered["standalone NIC"]++
+		if e.Config.SetName != "" {
+			covered["set-name"]++
+		}
+	}
+	for _, i := range plan.Interfaces() {
+		if i.Addressing.DHCPv6() {
+			covered["dhcp6"]++
+		}
+	}
+	for _, v := range plan.Virtuals {
+		covered[kindWord(v.Kind)]++
+		if v.Kind == netplan.KindVLAN && slices.ContainsFunc(plan.Ethernets, func(e netplan.EthernetPlan) bool { return e.Name == v.Link }) {
+			covered["VLAN on a NIC"]++
+		}
+		for _, p := range v.Ports {
+			if _, ok := plan.Bond(p); ok {
+				covered["bond as bridge port"]++
+			}
+			if u, ok := plan.Virtual(p); ok && u.Kind == netplan.KindVLAN {
+				covered["VLAN as bridge port"]++
+			}
+			if slices.ContainsFunc(plan.Ethernets, func(e netplan.EthernetPlan) bool { return e.Name == p }) {
+				covered["NIC as bridge port"]++
+			}
+		}
 	}
 }
 
 // checkRendered checks what every render must be: safe values, files in the
-// places of their kinds, every member and every parameter persisted, and the
-// same bytes on a second render.
+// places of their kinds, every member and every parameter persisted, every
+// interface of the plan with its units and its addressing (checkStack), no
+// file for anything else, and the same bytes on a second render.
 func checkRendered(t *testing.T, what string, cfg *netplan.Config, plan *netplan.Plan, files []File) {
 	t.Helper()
 	byName := map[string]File{}
@@ -155,7 +197,7 @@ func checkRendered(t *testing.T, what string, cfg *netplan.Config, plan *netplan
 		if err := checkFileName("/", Persistent, f.Kind, f.Name); err != nil {
 			t.Errorf("%s: %v", what, err)
 		}
-		if (f.Kind == Udev) != strings.HasSuffix(f.Name, ".rules") {
+		if (f.Kind == Udev) != strings.HasSuffix(f.Name, ".rules") || (f.Kind == Link) != strings.HasSuffix(f.Name, ".link") {
 			t.Errorf("%s: %s has kind %d", what, f.Name, f.Kind)
 		}
 		if !strings.HasPrefix(f.Name, Prefix) {
@@ -276,6 +318,13 @@ func checkRendered(t *testing.T, what string, cfg *netplan.Config, plan *netplan
 				nic.PermanentMAC == "" && nic.PCIAddress == "" && m.Key != "MACAddress":
 				t.Errorf("%s: %s is matched by %s", what, nic.Name, m.Key)
 			}
+		}
+	}
+
+	accounted := checkStack(t, what, plan, byName)
+	for _, f := range files {
+		if !accounted[f.Name] {
+			t.Errorf("%s: %s is for no interface of the plan", what, f.Name)
 		}
 	}
 

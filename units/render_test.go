@@ -335,6 +335,9 @@ func compareGolden(t *testing.T, dir string, files []File) {
 		if want := strings.HasSuffix(f.Name, ".rules"); (f.Kind == Udev) != want {
 			t.Errorf("%s has kind %d: a .rules file, and only one, is Udev", f.Name, f.Kind)
 		}
+		if want := strings.HasSuffix(f.Name, ".link"); (f.Kind == Link) != want {
+			t.Errorf("%s has kind %d: a .link file, and only one, is Link", f.Name, f.Kind)
+		}
 	}
 	if *update {
 		if err := os.RemoveAll(dir); err != nil {
@@ -786,8 +789,10 @@ func TestRenderEmptyPlan(t *testing.T) {
 	}
 }
 
-// TestGoldenKeysKnownToNetworkd checks every Section.Key of the golden files
-// against the configuration table compiled into this host's systemd-networkd.
+// TestGoldenKeysKnownToNetworkd checks every Section.Key of the golden
+// .netdev and .network files against the configuration table compiled into
+// this host's systemd-networkd, and of the .link files against udev's (its
+// binary when the host has one, else the keys below).
 func TestGoldenKeysKnownToNetworkd(t *testing.T) {
 	bin, err := os.ReadFile("/lib/systemd/systemd-networkd")
 	if err != nil {
@@ -797,8 +802,27 @@ func TestGoldenKeysKnownToNetworkd(t *testing.T) {
 	if err != nil || len(paths) == 0 {
 		t.Fatalf("no golden files: %v", err)
 	}
+	links, err := filepath.Glob(filepath.Join("testdata", "golden", "*", "*.link"))
+	if err != nil || len(links) == 0 {
+		t.Fatalf("no golden .link files: %v", err)
+	}
+	var udev []byte
+	for _, p := range []string{"/lib/systemd/systemd-udevd", "/usr/lib/systemd/systemd-udevd", "/bin/udevadm"} {
+		if udev, err = os.ReadFile(p); err == nil {
+			break
+		}
+	}
+	known := func(p, key string) bool {
+		if !strings.HasSuffix(p, ".link") {
+			return bytes.Contains(bin, []byte("\x00"+key+"\x00"))
+		}
+		if udev != nil {
+			return bytes.Contains(udev, []byte("\x00"+key+"\x00"))
+		}
+		return udevLinkKeys[key]
+	}
 	checked := 0
-	for _, p := range paths {
+	for _, p := range append(paths, links...) {
 		content, err := os.ReadFile(p)
 		if err != nil {
 			t.Fatal(err)
@@ -806,14 +830,22 @@ func TestGoldenKeysKnownToNetworkd(t *testing.T) {
 		for _, s := range sectionsOf(t, content) {
 			for _, e := range s.Entries {
 				key := s.Section + "." + e.Name
-				if !bytes.Contains(bin, []byte("\x00"+key+"\x00")) {
-					t.Errorf("%s: networkd does not know %s", p, key)
+				if !known(p, key) {
+					t.Errorf("%s: networkd (udev for .link) does not know %s", p, key)
 				}
 				checked++
 			}
 		}
 	}
-	t.Logf("%d keys checked in %d files", checked, len(paths))
+	t.Logf("%d keys checked in %d files (udev binary: %t)", checked, len(paths)+len(links), udev != nil)
+}
+
+// udevLinkKeys are the .link keys of udev 252 (src/udev/net/
+// link-config-gperf.gperf) that bondstrap may write, for a host without
+// udev.
+var udevLinkKeys = map[string]bool{
+	"Match.MACAddress": true, "Match.PermanentMACAddress": true, "Match.Path": true,
+	"Match.Kind": true, "Link.Name": true,
 }
 
 func dump(files []File) string {

@@ -1,6 +1,7 @@
 // Package units renders the network bondstrap set up as systemd-networkd
-// units (.netdev and .network files) and writes them atomically under a root
-// directory, so the same bonds come back on every later boot.
+// units (.netdev and .network files, and .link files for udev) and writes
+// them atomically under a root directory, so the same network (bonds, VLANs,
+// bridges and standalone NICs) comes back on every later boot.
 //
 // Rendering is pure: it takes a config and a plan and returns file contents,
 // byte for byte the same for the same input. Members are matched by their
@@ -40,6 +41,14 @@ const (
 	Network Kind = iota
 	// Udev is a udev rule (.rules) that sets what networkd cannot.
 	Udev
+	// Link is a .link file: udev, not networkd, reads it when a NIC
+	// appears, and renames the NIC (set-name). udev reads .link files from
+	// the same directories networkd reads its units from (/etc, /run and
+	// /usr/lib systemd/network), so a Link file goes to the layout's Network
+	// directory; its own kind keeps it apart there, since what reads it and
+	// when it takes effect (the NIC's next appearance, not networkd's next
+	// start) differ.
+	Link
 )
 
 // Layout says where each kind of file goes, relative to a root directory.
@@ -61,7 +70,9 @@ var Runtime = Layout{Network: "run/systemd/network", Udev: "run/udev/rules.d", W
 // Dir is where the networkd units of the Persistent layout go.
 const Dir = "etc/systemd/network"
 
-// dir returns the directory of kind k in l.
+// dir returns the directory of kind k in l: .link files go beside the
+// networkd units, where udev reads them (in the Runtime layout too: udev
+// reads /run/systemd/network, in the initramfs and in the real root).
 func (l Layout) dir(k Kind) string {
 	if k == Udev {
 		return l.Udev
@@ -81,7 +92,11 @@ const Prefix = "10-bondstrap-"
 const FallbackPrefix = "05-bondstrap-"
 
 // ownedSuffixes are the files bondstrap writes and owns, by kind.
-var ownedSuffixes = map[Kind][]string{Network: {".netdev", ".network"}, Udev: {".rules"}}
+var ownedSuffixes = map[Kind][]string{Network: {".netdev", ".network"}, Udev: {".rules"}, Link: {".link"}}
+
+// kinds are every Kind, in the order Write and Remove visit their
+// directories.
+var kinds = []Kind{Network, Link, Udev}
 
 // ErrUnsafeValue is wrapped by the errors Render and RenderFallback return
 // when a value would not survive a trip through a unit file: an empty value,

@@ -47,10 +47,11 @@ const (
 // temporary file left.
 //
 // Every name must be a base name that starts with Prefix and ends in .netdev
-// or .network (.rules for udev rules); a bad name fails the whole call before
-// anything is written. All access goes through an os.Root, so neither a name
-// nor a symbolic link under root can lead outside it. Missing directories
-// (root included) are created 0755; files are 0644.
+// or .network (.link for Link files, .rules for udev rules); a bad name
+// fails the whole call before anything is written. All access goes through
+// an os.Root, so neither a name nor a symbolic link under root can lead
+// outside it. Missing directories (root included) are created 0755; files
+// are 0644.
 func Write(root string, l Layout, files []File) (WriteResult, error) {
 	return write(root, l, files, true)
 }
@@ -137,7 +138,7 @@ func write(root string, l Layout, files []File, removeStale bool) (WriteResult, 
 	for _, t := range temps {
 		dirs[path.Dir(t.rel)] = true
 	}
-	for _, k := range []Kind{Network, Udev} {
+	for _, k := range kinds {
 		if !removeStale {
 			break
 		}
@@ -170,7 +171,7 @@ func Remove(root string, l Layout) (WriteResult, error) {
 		return res, fmt.Errorf("remove units: %w", err)
 	}
 	defer r.Close()
-	for _, k := range []Kind{Network, Udev} {
+	for _, k := range kinds {
 		removed, err := removeOwned(r, k, l.dir(k), func(string) bool { return true })
 		res.Removed = append(res.Removed, removed...)
 		if err != nil {
@@ -201,7 +202,7 @@ func checkFileName(root string, l Layout, k Kind, name string) error {
 	case strings.ContainsFunc(name, func(r rune) bool { return r < ' ' || r == 0x7f }):
 		return bad("contains a control character")
 	case isTemp(name) || !owned(k, name):
-		return bad("is not a bondstrap file (" + Prefix + "*.netdev, *.network or *.rules)")
+		return bad("is not a bondstrap file (" + Prefix + "*.netdev, *.network, *.link or *.rules) of its kind")
 	}
 	full := filepath.Join(root, l.dir(k), name)
 	rel, err := filepath.Rel(root, full)
