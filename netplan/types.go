@@ -57,10 +57,12 @@ func (a Addressing) DHCP() bool { return a.DHCP4 != nil && *a.DHCP4 }
 // DHCPv6 reports whether the interface takes an IPv6 address by DHCPv6.
 func (a Addressing) DHCPv6() bool { return a.DHCP6 != nil && *a.DHCP6 }
 
-// RA reports whether the interface takes router advertisements (accept-ra:
-// true). netplan leaves the kernel's default when the key is absent;
-// bondstrap, like netplan's networkd renderer, then turns them off unless
-// dhcp6 is set, which needs them.
+// RA reports whether apply turns router advertisements on for the
+// interface (SLAAC addresses and the default route) and waits for one:
+// accept-ra: true, or dhcp6 without accept-ra (DHCPv6 gives no routes; they
+// come from RAs). accept-ra: false turns them off. With neither key, apply
+// leaves the kernel's setting, and the units leave networkd's default
+// (both accept them), as netplan's renderer does.
 func (a Addressing) RA() bool {
 	if a.AcceptRA != nil {
 		return *a.AcceptRA

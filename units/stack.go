@@ -40,10 +40,10 @@ func renderEthernet(plan *netplan.Plan, e *netplan.EthernetPlan, macs map[string
 		return nil, err
 	}
 	_, vlans := plan.Upper(e.Name)
-	what := "NIC " + e.Name
-	if e.NIC.Name != e.Name {
-		what += " (" + e.NIC.Name + " while provisioning)"
-	}
+	// The comment names the NIC by its id and set-name, not by the name it
+	// had when this file was written: a run after the rename must write the
+	// same file.
+	what := "NIC " + e.Name + " (ethernets id " + e.ID + ")"
 	if port != nil {
 		what += ", a port of bridge " + port.bridge
 	}
@@ -74,7 +74,7 @@ func renderLink(m Match, e *netplan.EthernetPlan) ([]byte, error) {
 	var b sectionBuilder
 	m.add(b.section("Match"))
 	add(b.section("Link"), "Name", e.Config.SetName)
-	return b.bytes([]string{ownerLine, "Renames NIC " + e.NIC.Name + " (its name while provisioning) to " + e.Config.SetName + "."})
+	return b.bytes([]string{ownerLine, "Gives the NIC of ethernets id " + e.ID + " the name " + e.Config.SetName + " (set-name)."})
 }
 
 // add writes the match into a [Match] section. A NIC matched by its current

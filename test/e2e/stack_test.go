@@ -33,8 +33,10 @@ const pingPath = "/usr/local/bin/ping"
 //     answers on): the bridge, the VLAN and the bond are undone in reverse,
 //     and the NICs are as found (`ip -j` before and after).
 func TestStackKVMHost(t *testing.T) {
+	nics := threeNICs()
+	nics[2].Segment = 1
 	v := boot(t, vm.Config{
-		NICs:         threeNICs(),
+		NICs:         nics,
 		Segments:     []vm.Segment{{DHCP: &vm.DHCP{}}, {DHCP: &vm.DHCP{}}},
 		HostBinaries: []initrd.HostBinary{vm.IPRoute2, {Src: "/usr/bin/ping", Dst: pingPath}},
 	}, "# written by the test\n")
@@ -75,7 +77,9 @@ bondstrap: {dhcp-timeout: 30s}
 			t.Errorf("bond0 is not a port of br0: %q", m)
 		}
 		hostAddr := firstAddr(t, v, "br0")
-		lease, err := v.Net.WaitLease(context.Background(), 0, bondMAC)
+		lctx, lcancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer lcancel()
+		lease, err := v.Net.WaitLease(lctx, 0, bondMAC)
 		if err != nil || lease.IP != hostAddr {
 			t.Errorf("dnsmasq leased %+v (%v) to %s; br0 has %s", lease, err, bondMAC, hostAddr)
 		}
@@ -150,7 +154,9 @@ bondstrap: {dhcp-timeout: 30s}
 			t.Errorf("bond0 has %s, want the static 192.0.2.50", got)
 		}
 		mgmt := firstAddr(t, v, eth2)
-		lease, err := v.Net.WaitLease(context.Background(), 1, "52:54:00:12:34:03")
+		lctx, lcancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer lcancel()
+		lease, err := v.Net.WaitLease(lctx, 1, "52:54:00:12:34:03")
 		if err != nil || lease.IP != mgmt {
 			t.Errorf("segment 1's dnsmasq leased %+v (%v); %s has %s", lease, err, eth2, mgmt)
 		}

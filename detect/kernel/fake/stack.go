@@ -617,7 +617,7 @@ func (k *Kernel) SetLRO(ctx context.Context, name string, on bool) (kernel.Undo,
 		switch {
 		case l.lro == nil:
 			return fmt.Errorf("%s: the driver has no LRO: %w", name, unix.EOPNOTSUPP)
-		case k.belowBridge(l):
+		case on && k.belowBridge(l):
 			return fmt.Errorf("%s: the kernel keeps LRO off below a bridge", name)
 		}
 		*l.lro = on
