@@ -2,7 +2,10 @@
 package examples
 
 import (
+	"fmt"
+	"os"
 	"path/filepath"
+	"regexp"
 	"testing"
 
 	"github.com/bondstrap/bondstrap/netplan"
@@ -17,6 +20,23 @@ func TestExamplesAreValid(t *testing.T) {
 	}
 	for _, f := range files {
 		if _, err := netplan.Load(f); err != nil {
+			t.Errorf("%v", err)
+		}
+	}
+}
+
+// The README's YAML blocks must validate too.
+func TestReadmeExamplesAreValid(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllSubmatch(readme, -1)
+	if len(blocks) == 0 {
+		t.Fatal("README.md has no YAML example")
+	}
+	for i, b := range blocks {
+		if _, err := netplan.Parse(fmt.Sprintf("README.md block %d", i+1), b[1]); err != nil {
 			t.Errorf("%v", err)
 		}
 	}

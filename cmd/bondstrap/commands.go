@@ -119,8 +119,15 @@ func runValidate(_ context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "%s: valid: %d ethernets id(s), %d bond(s): %s\n", cfg.File,
+	fmt.Fprintf(e.stdout, "%s: valid: %d ethernets id(s), %d bond(s): %s", cfg.File,
 		len(cfg.Network.Ethernets), len(cfg.Network.Bonds), strings.Join(cfg.BondNames(), ", "))
+	if n := len(cfg.Network.VLANs); n > 0 {
+		fmt.Fprintf(e.stdout, "; %d VLAN(s)", n)
+	}
+	if n := len(cfg.Network.Bridges); n > 0 {
+		fmt.Fprintf(e.stdout, "; %d bridge(s)", n)
+	}
+	fmt.Fprintln(e.stdout)
 	return nil
 }
 
