@@ -205,7 +205,7 @@ bondstrap: {dhcp-timeout: 4s}
 			t.Fatalf("apply exit %d, want 1 (no DHCP on VLAN 300)\n%s", r.Exit, tailLines(r.Stderr, 30))
 		}
 		// The teardown undid the bridge, then the VLAN, then the bond.
-		order := regexp.MustCompile(`undo: (delete bridge br300|delete VLAN bond0\.300|delete bond bond0)`).FindAllStringSubmatch(r.Stderr, -1)
+		order := regexp.MustCompile(`\[started\]  undo: (delete bridge br300|delete VLAN bond0\.300|delete bond bond0)`).FindAllStringSubmatch(r.Stderr, -1)
 		var got []string
 		for _, m := range order {
 			got = append(got, m[1])
