@@ -153,9 +153,21 @@ func loadPlan(ctx context.Context, e *env, f *flags) (*netplan.Config, *netplan.
 
 func runPlan(ctx context.Context, e *env, args []string) error {
 	f := newFlags(e, "plan").withConfig().withOutput()
-	f.StringVar(&f.inventory, "inventory", "", "inventory `FILE` (as detect -o json prints it); default: this machine")
+	var invs inventoryList
+	f.Var(&invs, "inventory", "inventory `FILE` (as detect -o json prints it), or a directory of them; "+
+		"repeat it, or give a directory, to check the config against every hardware model; default: this machine")
 	if err := f.parse(args); err != nil {
 		return err
+	}
+	if invs.fleet() {
+		cfg, err := netplan.Load(f.config)
+		if err != nil {
+			return err
+		}
+		return runLint(ctx, e, cfg, invs, f.output)
+	}
+	if len(invs) == 1 {
+		f.inventory = invs[0]
 	}
 	_, plan, err := loadPlan(ctx, e, f)
 	if err != nil {

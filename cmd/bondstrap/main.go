@@ -7,7 +7,7 @@
 //
 //	bondstrap detect   [-o table|json]
 //	bondstrap validate -c FILE
-//	bondstrap plan     -c FILE [--inventory FILE] [-o table|json]
+//	bondstrap plan     -c FILE [--inventory FILE|DIR ...] [-o table|json]
 //	bondstrap render   -c FILE --inventory FILE --root DIR
 //	bondstrap apply    -c FILE [--root DIR | --runtime] [--report FILE]
 //	bondstrap status   [-o table|json]
@@ -60,7 +60,7 @@ type env struct {
 var commands = []command{
 	{"detect", "[-o table|json]                         the NIC inventory of this machine", runDetect},
 	{"validate", "-c FILE                                 check a config, change nothing", runValidate},
-	{"plan", "-c FILE [--inventory FILE] [-o table|json]  which NICs each bond gets, and why", runPlan},
+	{"plan", "-c FILE [--inventory FILE|DIR ...] [-o table|json]  which NICs each bond gets, and why (several inventories: the fleet lint)", runPlan},
 	{"render", "-c FILE --inventory FILE --root DIR       write the networkd units of that plan", runRender},
 	{"apply", "-c FILE [--root DIR | --runtime]           provision now: bond, address, persist", runApply},
 	{"status", "[-o table|json]                           the live bonds", runStatus},

@@ -224,3 +224,51 @@ func TestPlanTableStack(t *testing.T) {
 		}
 	}
 }
+
+// TestPlanFleet is the fleet lint: one config against a directory of saved
+// inventories (eight hardware models), one table, exit 1 because one model
+// fails; and the same as JSON.
+func TestPlanFleet(t *testing.T) {
+	dir := filepath.Join("..", "..", "netplan", "testdata", "inventories")
+	cfg := filepath.Join("..", "..", "netplan", "testdata", "fleet.yaml")
+	code, stdout, stderr := bondstrap(t, "plan", "-c", cfg, "--inventory", dir)
+	if code != exitFailed {
+		t.Fatalf("exit %d, want %d (a model fails): %s", code, exitFailed, stderr)
+	}
+	for _, want := range []string{
+		"MODEL", "dell-r740-x710-bcm5720  bond0",
+		"10G,10G,10G  ok",
+		"ixgbe-no-link           bond1      -              -",
+		"FAILS: 0 member(s) selected, min-members is 1",
+		"supermicro-connectx",
+		"1 of 8 models fail",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("fleet table lacks %q:\n%s", want, stdout)
+		}
+	}
+	if !strings.Contains(stderr, "1 of 8 models") {
+		t.Errorf("stderr %q", stderr)
+	}
+	// Two files given one by one: the same lint, here all passing.
+	code, stdout, stderr = bondstrap(t, "plan", "-c", cfg, "-o", "json",
+		"--inventory", filepath.Join(dir, "dell-r740-x710-bcm5720.json"), "--inventory", filepath.Join(dir, "hpe-dl380-e810-i350.json"))
+	if code != exitOK {
+		t.Fatalf("two passing models: exit %d: %s", code, stderr)
+	}
+	var r struct {
+		Models []struct {
+			Model string `json:"model"`
+			OK    bool   `json:"ok"`
+		} `json:"models"`
+		Failed int `json:"failed"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &r); err != nil || len(r.Models) != 2 || !r.Models[0].OK || r.Failed != 0 {
+		t.Errorf("fleet JSON %+v (%v):\n%s", r, err, stdout)
+	}
+	// A bad inventory is the usage exit, naming the file.
+	code, _, stderr = bondstrap(t, "plan", "-c", cfg, "--inventory", dir, "--inventory", filepath.Join(dir, "nope.json"))
+	if code != exitUsage || !strings.Contains(stderr, "nope.json") {
+		t.Errorf("missing inventory: exit %d, %s", code, stderr)
+	}
+}
