@@ -23,6 +23,10 @@ import (
 // Defaults of the bondstrap: options section.
 const (
 	DefaultLinkTimeout = 30 * time.Second
+	// DefaultLinkSettle is how long detect waits for the other candidate
+	// NICs once enough have link: NICs cabled to the same switch come up
+	// within a second or two of each other.
+	DefaultLinkSettle  = 2 * time.Second
 	DefaultDHCPTimeout = 60 * time.Second
 	// DefaultDeadline bounds a whole run, fallback included.
 	DefaultDeadline = 5 * time.Minute
@@ -233,6 +237,19 @@ func (c *Config) BondNames() []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+// LinkSettle is bondstrap.link-settle: once every bond has min-members
+// candidate NICs with link (and every standalone NIC its one), how much
+// longer detect waits for the other candidates; 2s by default, at most
+// link-timeout.
+func (c *Config) LinkSettle() time.Duration {
+	if c.Bondstrap != nil {
+		if d, err := time.ParseDuration(c.Bondstrap.LinkSettle); err == nil && d >= 0 {
+			return min(d, c.LinkTimeout())
+		}
+	}
+	return min(DefaultLinkSettle, c.LinkTimeout())
 }
 
 // LinkTimeout is bondstrap.link-timeout: how long to wait for the links of the

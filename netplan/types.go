@@ -323,6 +323,10 @@ type BondMode string
 type Options struct {
 	// LinkTimeout bounds the wait for carrier (Go duration, default "30s").
 	LinkTimeout string `json:"link-timeout,omitempty"`
+	// LinkSettle is how much longer detect waits for the other candidate
+	// NICs once every bond has enough with link (Go duration, default
+	// "2s", at most link-timeout; "0s": not at all).
+	LinkSettle string `json:"link-settle,omitempty"`
 	// DHCPTimeout bounds DHCPv4 (Go duration, default "60s").
 	DHCPTimeout string `json:"dhcp-timeout,omitempty"`
 	// OnFailure is "rollback" (default: undo everything, exit 1) or

@@ -91,6 +91,13 @@ func validate(cfg *Config, present map[string]bool) ErrorList {
 	}
 	if o := cfg.Bondstrap; o != nil {
 		v.timeout("bondstrap.link-timeout", o.LinkTimeout)
+		if o.LinkSettle != "" {
+			if d, err := time.ParseDuration(o.LinkSettle); err != nil || d < 0 {
+				v.errorf("bondstrap.link-settle", "%q: expected a duration such as 2s (0s: no settling)", o.LinkSettle)
+			} else if d > cfg.LinkTimeout() {
+				v.errorf("bondstrap.link-settle", "is %s, longer than link-timeout %s", d, cfg.LinkTimeout())
+			}
+		}
 		v.timeout("bondstrap.dhcp-timeout", o.DHCPTimeout)
 		v.timeout("bondstrap.deadline", o.Deadline)
 		deadline := cfg.Deadline()

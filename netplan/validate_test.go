@@ -108,6 +108,8 @@ var badConfigs = []struct {
 	{name: "port-priority out of range", yaml: withBond("") + "  bridges:\n    br0: {interfaces: [bond0], parameters: {port-priority: {bond0: 64}}}\n", path: "network.bridges.br0.parameters.port-priority.bond0", msg: "0-63"},
 	{name: "unknown bridge parameter", yaml: withBond("") + "  bridges:\n    br0: {interfaces: [bond0], parameters: {vlan-filtering: true}}\n", path: "network.bridges.br0.parameters.vlan-filtering", msg: "unknown key"},
 	{name: "dhcp on a bridge without ports", yaml: withBond("") + "  bridges:\n    br0: {dhcp4: true}\n", path: "network.bridges.br0.dhcp4", msg: "no interfaces"},
+	{name: "link-settle not a duration", yaml: withBond("") + "bondstrap: {link-settle: soon}\n", path: "bondstrap.link-settle", msg: "expected a duration"},
+	{name: "link-settle beyond link-timeout", yaml: withBond("") + "bondstrap: {link-timeout: 10s, link-settle: 20s}\n", path: "bondstrap.link-settle", msg: "longer than link-timeout"},
 	{name: "gateway6 not IPv6", yaml: withBond("gateway6: 192.0.2.1\n"), path: "network.bonds.bond0.gateway6", msg: "unicast IPv6"},
 	{name: "gateway4 not IPv4", yaml: withBond("gateway4: 2001:db8::1\n"), path: "network.bonds.bond0.gateway4", msg: "unicast IPv4"},
 	{name: "optional on a bond", yaml: withBond("optional: true\n"), path: "network.bonds.bond0.optional", msg: "not supported by bondstrap"},

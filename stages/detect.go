@@ -33,7 +33,7 @@ func detectStage(ctx context.Context, s *state) error {
 		s.note("no NIC can match any bond's rules; probing as found")
 	}
 
-	up, err := s.bringUpAndWait(ctx, cands, "to read its link")
+	up, err := s.bringUpAndWait(ctx, cands, "to read its link", enoughLinks(s.cfg, first, cands))
 	if err != nil {
 		return err
 	}
@@ -42,7 +42,8 @@ func detectStage(ctx context.Context, s *state) error {
 		if up[name] {
 			s.note("link up", "nic", name)
 		} else {
-			s.note("no link within link-timeout", "nic", name, "timeout", s.cfg.LinkTimeout())
+			s.note("no link (link-timeout, or link-settle once enough NICs had link)", "nic", name,
+				"link_timeout", s.cfg.LinkTimeout(), "link_settle", s.cfg.LinkSettle())
 			s.rep.NoLink = append(s.rep.NoLink, name)
 		}
 	}
@@ -69,7 +70,12 @@ func detectStage(ctx context.Context, s *state) error {
 // bringUpAndWait brings each NIC of names up that is down (remembering how it
 // was found, for teardown) and waits for their links on netlink events, one
 // link-timeout deadline for all, within the run's. It reports which got link.
-func (s *state) bringUpAndWait(ctx context.Context, names []string, why string) (map[string]bool, error) {
+//
+// enough, when not nil, ends the wait early: once it holds for the links up
+// so far, the others get bondstrap.link-settle more, then the wait ends. An
+// unplugged candidate NIC then costs every boot link-settle, not
+// link-timeout.
+func (s *state) bringUpAndWait(ctx context.Context, names []string, why string, enough func(up map[string]bool) bool) (map[string]bool, error) {
 	if len(names) == 0 {
 		return map[string]bool{}, nil
 	}
@@ -92,14 +98,91 @@ func (s *state) bringUpAndWait(ctx context.Context, names []string, why string) 
 		}
 	}
 	deadline := s.until(s.cfg.LinkTimeout())
-	var up map[string]bool
-	err := s.op(fmt.Sprintf("waiting up to %s for link on %s", time.Until(deadline).Round(100*time.Millisecond),
-		strings.Join(names, ", ")), func() error {
-		var err error
-		up, err = s.k.WaitCarrier(ctx, names, deadline)
+	if enough == nil {
+		var up map[string]bool
+		err := s.op(fmt.Sprintf("waiting up to %s for link on %s", time.Until(deadline).Round(100*time.Millisecond),
+			strings.Join(names, ", ")), func() error {
+			var err error
+			up, err = s.k.WaitCarrier(ctx, names, deadline)
+			return err
+		})
+		return up, err
+	}
+	settle := s.cfg.LinkSettle()
+	var settledAt time.Time // when enough first held
+	up := make(map[string]bool, len(names))
+	look := func(links []kernel.Link) bool {
+		all := true
+		for _, n := range names {
+			up[n] = false
+			for _, l := range links {
+				if l.Name == n {
+					up[n] = l.Carrier
+				}
+			}
+			all = all && up[n]
+		}
+		if all {
+			return true
+		}
+		if !enough(up) {
+			settledAt = time.Time{}
+			return false
+		}
+		if settledAt.IsZero() {
+			settledAt = time.Now()
+		}
+		return time.Since(settledAt) >= settle
+	}
+	err := s.op(fmt.Sprintf("waiting up to %s for link on %s (%s more once every bond has enough)",
+		time.Until(deadline).Round(100*time.Millisecond), strings.Join(names, ", "), settle), func() error {
+		links, _, err := s.k.WaitFor(ctx, deadline, look)
+		if err == nil {
+			look(links)
+		}
 		return err
 	})
 	return up, err
+}
+
+// enoughLinks is the early end of detect's wait: every bond has at least
+// min-members candidates with link, and every standalone ethernets id one.
+func enoughLinks(cfg *netplan.Config, inv inventory.Inventory, cands []string) func(up map[string]bool) bool {
+	type need struct {
+		ids []string
+		min int
+	}
+	var needs []need
+	for _, name := range cfg.BondNames() {
+		b := cfg.Network.Bonds[name]
+		needs = append(needs, need{ids: b.Interfaces, min: b.MinMembersOrDefault()})
+	}
+	for _, id := range cfg.Standalone() {
+		needs = append(needs, need{ids: []string{id}, min: 1})
+	}
+	// The candidates each need counts, decided once.
+	counted := make([][]string, len(needs))
+	for i, n := range needs {
+		for _, nic := range inv.Interfaces {
+			if slices.Contains(cands, nic.Name) && slices.ContainsFunc(n.ids, func(id string) bool { return matchesIgnoringLink(cfg, id, nic) }) {
+				counted[i] = append(counted[i], nic.Name)
+			}
+		}
+	}
+	return func(up map[string]bool) bool {
+		for i, n := range needs {
+			have := 0
+			for _, name := range counted[i] {
+				if up[name] {
+					have++
+				}
+			}
+			if have < n.min {
+				return false
+			}
+		}
+		return true
+	}
 }
 
 // candidates lists the NICs that could be members of some bond, or a

@@ -45,7 +45,7 @@ func fallbackStage(ctx context.Context, s *state) error {
 	if len(names) == 0 {
 		return errors.New("no NIC to fall back on")
 	}
-	up, err := s.bringUpAndWait(ctx, names, "to look for a link to fall back on")
+	up, err := s.bringUpAndWait(ctx, names, "to look for a link to fall back on", nil)
 	if err != nil {
 		return err
 	}
