@@ -2,6 +2,7 @@ package netplan
 
 import (
 	"fmt"
+	"net"
 	"path"
 	"strings"
 
@@ -36,6 +37,9 @@ func (m *Match) Explain(nic inventory.NIC) (bool, string) {
 	}
 	if m.Carrier != nil && *m.Carrier {
 		held = append(held, "carrier")
+	}
+	if m.BootIF != nil && *m.BootIF {
+		held = append(held, "bootif")
 	}
 	return true, strings.Join(held, ", ")
 }
@@ -84,7 +88,34 @@ func (m *Match) fails(nic inventory.NIC) func() string {
 	if m.Carrier != nil && *m.Carrier && !nic.Carrier {
 		return func() string { return "no carrier, carrier: true required" }
 	}
+	if m.BootIF != nil && *m.BootIF {
+		switch {
+		case m.bootMAC == "":
+			return func() string { return "no BOOTIF= on the kernel command line, bootif: true required" }
+		case !strings.EqualFold(m.bootMAC, nic.HardwareMAC()):
+			return func() string {
+				return fmt.Sprintf("permanent MAC %s is not BOOTIF %s, bootif: true required", orNone(nic.HardwareMAC()), m.bootMAC)
+			}
+		}
+	}
 	return nil
+}
+
+// SetBootIF tells every match rule of the config the MAC of the NIC the
+// machine booted from by PXE (BOOTIF= on the kernel command line), which
+// bootif: true selects; nil means there is none (no BOOTIF=, or
+// rd.bootif=0), and bootif: true then matches no NIC. Call it after
+// loading: the MAC is not part of the config's YAML.
+func (c *Config) SetBootIF(mac net.HardwareAddr) {
+	s := ""
+	if len(mac) > 0 {
+		s = mac.String()
+	}
+	for _, eth := range c.Network.Ethernets {
+		if eth.Match != nil {
+			eth.Match.bootMAC = s
+		}
+	}
 }
 
 // matchesIDQuietly is MatchesID without the reason.

@@ -106,6 +106,13 @@ type Match struct {
 	MaxSpeed *int `json:"max-speed,omitempty"`
 	// Carrier, when true, keeps only NICs that have link.
 	Carrier *bool `json:"carrier,omitempty"`
+	// BootIF, when true, keeps only the NIC the machine booted from by
+	// PXE: the one whose permanent MAC is BOOTIF= on the kernel command
+	// line, which Config.SetBootIF gives. Without one it matches no NIC.
+	BootIF *bool `json:"bootif,omitempty"`
+
+	// bootMAC is the BOOTIF= MAC Config.SetBootIF gave, "" for none.
+	bootMAC string
 }
 
 // StringList is a YAML value that may be a single string or a list of strings.

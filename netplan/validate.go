@@ -138,7 +138,7 @@ func (v *validator) ethernet(p, id string, eth *Ethernet) {
 
 func (v *validator) match(p string, m *Match) {
 	if m.Name == "" && m.MACAddress == "" && len(m.Driver) == 0 && len(m.PCIID) == 0 &&
-		m.MinSpeed == nil && m.MaxSpeed == nil && m.Carrier == nil {
+		m.MinSpeed == nil && m.MaxSpeed == nil && m.Carrier == nil && m.BootIF == nil {
 		v.errorf(p, "is empty: give at least one key (to take every NIC, write name: \"*\")")
 		return
 	}
@@ -177,6 +177,9 @@ func (v *validator) match(p string, m *Match) {
 	}
 	if m.Carrier != nil && !*m.Carrier {
 		v.errorf(childPath(p, "carrier"), "may only be true (keep NICs with link); leave it out to accept NICs without link")
+	}
+	if m.BootIF != nil && !*m.BootIF {
+		v.errorf(childPath(p, "bootif"), "may only be true (keep the NIC the machine booted from by PXE); leave it out to accept any NIC")
 	}
 }
 
@@ -486,6 +489,12 @@ func domainProblem(d string) string {
 	}
 	return ""
 }
+
+// KeyPath appends a mapping key to a key path as Error.Path writes it:
+// "a.b", or a["b.c"] when the key would not read as one path element. A
+// config made from another source (the kernel command line) finds by it
+// which of its options an error is about.
+func KeyPath(path, key string) string { return childPath(path, key) }
 
 func hasKey[V any](m map[string]V, k string) bool {
 	_, ok := m[k]

@@ -263,6 +263,8 @@ var badConfigs = []struct {
 	{name: "name glob does not compile", yaml: withMatch(`name: "ens[1"` + "\n"), path: "network.ethernets.up.match.name", msg: "not a valid glob"},
 	{name: "driver glob with a slash", yaml: withMatch("driver: [ixgbe, net/i40e]\n"), path: "network.ethernets.up.match.driver[1]", msg: "'/'"},
 	{name: "carrier false", yaml: withMatch("carrier: false\n"), path: "network.ethernets.up.match.carrier", msg: "only be true"},
+	{name: "bootif false", yaml: withMatch("bootif: false\n"), path: "network.ethernets.up.match.bootif", msg: "only be true"},
+	{name: "bootif not a boolean", yaml: withMatch("bootif: \"01-52-54-00-12-34-56\"\n"), path: "network.ethernets.up.match.bootif", msg: "expected a boolean"},
 	{name: "empty match", yaml: withMatch("{}\n"), path: "network.ethernets.up.match", msg: "give at least one key"},
 
 	// bondstrap options.
