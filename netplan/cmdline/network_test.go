@@ -120,6 +120,9 @@ network:
 			two + "  bonds: {bond0: {interfaces: [eth0, eth1]}}\n  vlans: {vlan0100: {id: 100, link: bond0, dhcp4: true}}\n", nil},
 		{"VLAN vlan<id>", "bond=bond0:eth0,eth1 vlan=vlan100:bond0",
 			two + "  bonds: {bond0: {interfaces: [eth0, eth1]}}\n  vlans: {vlan100: {id: 100, link: bond0, dhcp4: true}}\n", nil},
+		{"VLAN on a link whose name has a dot: the id follows the last", "bond=bond0:eth0,eth1 bridge=br.lan:bond0 vlan=br.lan.20:br.lan",
+			two + "  bonds: {bond0: {interfaces: [eth0, eth1]}}\n  bridges: {br.lan: {interfaces: [bond0], parameters: {stp: false, forward-delay: 0}}}\n" +
+				"  vlans: {br.lan.20: {id: 20, link: br.lan, dhcp4: true}}\n", nil},
 		{"VLANs on a bond and on a NIC", "bond=bond0:eth0,eth1 vlan=vlan5:bond0 vlan=eth2.7:eth2 ip=vlan5:dhcp ip=eth2.7:dhcp6", `
 network:
   version: 2
