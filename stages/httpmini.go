@@ -25,6 +25,10 @@ import (
 var errHTTPS = errors.New("https is not supported: bondstrap speaks plain HTTP to stay small in the initramfs; " +
 	"serve the config over http:// and pin it with bondstrap.config-sha256=")
 
+// errBodyTooLarge is wrapped by the error of a response body over the
+// caller's bound.
+var errBodyTooLarge = errors.New("response body too large")
+
 // maxHTTPHeader bounds a response's status line and headers.
 const maxHTTPHeader = 64 << 10
 
@@ -168,7 +172,7 @@ func readHTTPResponse(r *bufio.Reader, maxBody int64) (*httpResponse, error) {
 		resp.body, err = readChunked(r, hr, maxBody)
 	case length >= 0:
 		if length > maxBody {
-			return nil, fmt.Errorf("body of %d bytes, more than %d", length, maxBody)
+			return nil, fmt.Errorf("%w: %d bytes, more than %d", errBodyTooLarge, length, maxBody)
 		}
 		resp.body = make([]byte, length)
 		_, err = io.ReadFull(r, resp.body)
@@ -227,7 +231,7 @@ func readChunked(r *bufio.Reader, hr *headerReader, maxBody int64) ([]byte, erro
 			}
 		}
 		if int64(len(body))+size > maxBody {
-			return nil, fmt.Errorf("body of more than %d bytes", maxBody)
+			return nil, fmt.Errorf("%w: more than %d bytes", errBodyTooLarge, maxBody)
 		}
 		chunk := make([]byte, size)
 		if _, err := io.ReadFull(r, chunk); err != nil {
@@ -246,7 +250,7 @@ func readAtMost(r io.Reader, maxBody int64) ([]byte, error) {
 		return nil, err
 	}
 	if int64(len(b)) > maxBody {
-		return nil, fmt.Errorf("body of more than %d bytes", maxBody)
+		return nil, fmt.Errorf("%w: more than %d bytes", errBodyTooLarge, maxBody)
 	}
 	return b, nil
 }

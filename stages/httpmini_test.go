@@ -56,7 +56,7 @@ func TestHTTPRequest(t *testing.T) {
 	if b, err := get("/chunked", 100); err != nil || string(b) != "part0;part1;part2;" {
 		t.Errorf("chunked: %q %v", b, err)
 	}
-	if _, err := get("/big", 1000); err == nil || !strings.Contains(err.Error(), "more than 1000") {
+	if _, err := get("/big", 1000); !errors.Is(err, errBodyTooLarge) || !strings.Contains(err.Error(), "more than 1000") {
 		t.Errorf("big body: %v", err)
 	}
 	var he *HTTPError

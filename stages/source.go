@@ -3,15 +3,12 @@ package stages
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/netip"
 	"net/url"
 	"os"
@@ -76,8 +73,6 @@ type SourceOptions struct {
 	// (DefaultFetchAttempts); the pause between tries starts at 1s and
 	// doubles.
 	Attempts int
-	// RootCAs verify an https server; nil: the system's roots.
-	RootCAs *x509.CertPool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 
@@ -448,7 +443,7 @@ func (s *state) undoSince(ctx context.Context, mark int) error {
 // tries fetches with up to opts.Attempts tries, pausing 1s, 2s, 4s, ...
 // between them, within ctx; each try is an operation of s when there is
 // one.
-func (f *fetcher) tries(ctx context.Context, c *http.Client, log *slog.Logger, s *state) ([]byte, error) {
+func (f *fetcher) tries(ctx context.Context, c *httpClient, log *slog.Logger, s *state) ([]byte, error) {
 	pause := fetchFirstBackoff
 	var last error
 	for try := 1; try <= f.opts.Attempts; try++ {
@@ -492,40 +487,36 @@ func (f *fetcher) tries(ctx context.Context, c *http.Client, log *slog.Logger, s
 	return nil, last
 }
 
-// get is one try: a GET within fetchAttemptTimeout, a 200 answer, a body
-// of at most MaxConfigSize bytes.
-func (f *fetcher) get(ctx context.Context, c *http.Client) ([]byte, error) {
+// get is one try: a GET within fetchAttemptTimeout, a 2xx answer, a body
+// of at most MaxConfigSize bytes. A client error (4xx) or a body too large
+// is final; a server error, a timeout or a refused connection is tried
+// again.
+func (f *fetcher) get(ctx context.Context, c *httpClient) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, fetchAttemptTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.url.String(), nil)
-	if err != nil {
-		return nil, &fetchError{err: err, final: true}
-	}
-	req.Header.Set("User-Agent", "bondstrap")
-	resp, err := c.Do(req)
-	if err != nil {
-		return nil, &fetchError{err: err}
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		temporary := resp.StatusCode >= 500 || resp.StatusCode == http.StatusRequestTimeout || resp.StatusCode == http.StatusTooManyRequests
-		return nil, &fetchError{err: fmt.Errorf("the server answered %s", resp.Status), final: !temporary}
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxConfigSize+1))
+	body, err := httpRequest(ctx, c.dial, "GET", f.url.String(), "", nil, MaxConfigSize)
+	var he *HTTPError
 	switch {
+	case errors.As(err, &he):
+		temporary := he.Status >= 500 || he.Status == 408 || he.Status == 429
+		return nil, &fetchError{err: fmt.Errorf("the server answered %d %s", he.Status, he.Reason), final: !temporary}
+	case errors.Is(err, errBodyTooLarge):
+		return nil, &fetchError{err: fmt.Errorf("the config is larger than %d bytes: %w", MaxConfigSize, err), final: true}
 	case err != nil:
-		return nil, &fetchError{err: fmt.Errorf("reading the body: %w", err)}
-	case len(body) > MaxConfigSize:
-		return nil, &fetchError{err: fmt.Errorf("the config is larger than %d bytes", MaxConfigSize), final: true}
+		return nil, &fetchError{err: err}
 	}
 	return body, nil
 }
 
+// httpClient dials the connections of a fetch.
+type httpClient struct {
+	dial func(ctx context.Context, network, address string) (net.Conn, error)
+}
+
 // client is an HTTP client whose connections go out of ifname (none: as
 // the routes say) and that resolves names with dns (none: the system's
-// resolver). It keeps no connection and takes no proxy over a temporary
-// network.
-func (f *fetcher) client(ifname string, dns []netip.Addr) *http.Client {
+// resolver).
+func (f *fetcher) client(ifname string, dns []netip.Addr) *httpClient {
 	d := &net.Dialer{Timeout: fetchAttemptTimeout}
 	if ifname != "" {
 		// Out of this NIC whatever other routes say: the lease is for it.
@@ -561,15 +552,5 @@ func (f *fetcher) client(ifname string, dns []netip.Addr) *http.Client {
 			return nil, errors.Join(errs...)
 		}}
 	}
-	tr := &http.Transport{
-		DialContext:           dial,
-		TLSClientConfig:       &tls.Config{RootCAs: f.opts.RootCAs, MinVersion: tls.VersionTLS12},
-		TLSHandshakeTimeout:   fetchAttemptTimeout,
-		ResponseHeaderTimeout: fetchAttemptTimeout,
-		DisableKeepAlives:     true,
-	}
-	if ifname == "" {
-		tr.Proxy = http.ProxyFromEnvironment
-	}
-	return &http.Client{Transport: tr}
+	return &httpClient{dial: dial}
 }

@@ -56,14 +56,14 @@ var ignoredKeys = map[string]string{
 
 // Boot is what a kernel command line says to bondstrap.
 type Boot struct {
-	// Config is bondstrap.config=: an absolute path, or an http:// or
-	// https:// URL; "" when not given.
+	// Config is bondstrap.config=: an absolute path, or an http:// URL
+	// (https:// is refused: see urlProblem); "" when not given.
 	Config string
 	// ConfigSHA256 is bondstrap.config-sha256=, the config's SHA-256 in
 	// lowercase hex; "" when not given.
 	ConfigSHA256 string
-	// ReportURL is bondstrap.report-url=, an http:// or https:// URL; ""
-	// when not given.
+	// ReportURL is bondstrap.report-url=, an http:// URL; "" when not
+	// given.
 	ReportURL string
 	// BootIF is the MAC of the NIC the machine booted from by PXE
 	// (BOOTIF=), nil when there is none or rd.bootif=0 turns it off.
@@ -290,8 +290,8 @@ func boolValue(w word) bool {
 	return true
 }
 
-// IsURL reports whether a bondstrap.config= value is an http:// or
-// https:// URL rather than a path.
+// IsURL reports whether a bondstrap.config= value is a URL (http://, or
+// https://, which the checks refuse) rather than a path.
 func IsURL(config string) bool {
 	return strings.HasPrefix(config, "http://") || strings.HasPrefix(config, "https://")
 }
@@ -300,10 +300,10 @@ func IsURL(config string) bool {
 func configProblem(v string) string {
 	switch {
 	case v == "":
-		return "has no value: expected an absolute path or an http(s) URL"
+		return "has no value: expected an absolute path or an http:// URL"
 	case strings.Contains(v, "://") && !IsURL(v):
 		scheme, _, _ := strings.Cut(v, "://")
-		return fmt.Sprintf("the scheme %s is not supported: expected an absolute path or an http:// or https:// URL", scheme)
+		return fmt.Sprintf("the scheme %s is not supported: expected an absolute path or an http:// URL", scheme)
 	case IsURL(v):
 		return urlProblem(v)
 	case !path.IsAbs(v):
@@ -317,11 +317,14 @@ func urlProblem(v string) string {
 	u, err := url.Parse(v)
 	switch {
 	case v == "":
-		return "has no value: expected an http:// or https:// URL"
+		return "has no value: expected an http:// URL"
 	case err != nil:
 		return fmt.Sprintf("is not a URL: %v", err)
-	case u.Scheme != "http" && u.Scheme != "https":
-		return "expected an http:// or https:// URL"
+	case u.Scheme == "https":
+		return "https is not supported: bondstrap speaks plain HTTP, to stay small in the initramfs " +
+			"(TLS would more than double its size); serve it over http:// and pin the config with bondstrap.config-sha256="
+	case u.Scheme != "http":
+		return "expected an http:// URL"
 	case u.Host == "":
 		return "the URL has no host"
 	}

@@ -13,14 +13,14 @@ func TestParse(t *testing.T) {
 	const sum = "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08"
 	b, err := Parse(`BOOT_IMAGE=/vmlinuz root=UUID=1234 ro quiet` +
 		` bondstrap.config=http://192.0.2.1:8080/fleet/bondstrap.yaml bondstrap.config-sha256=` + sum +
-		` bondstrap.report-url=https://deploy.example/report "bondstrap.log=debug"` +
+		` bondstrap.report-url=http://deploy.example/report "bondstrap.log=debug"` +
 		` BOOTIF=01-52-54-00-AB-CD-EF rd.neednet bond=bond0:eth0,eth1 ip=bond0:dhcp ifname=boot:52:54:00:ab:cd:ef` +
 		` -- bondstrap.config=/init/arg ip=none` + "\n")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if b.Config != "http://192.0.2.1:8080/fleet/bondstrap.yaml" || b.ConfigSHA256 != strings.ToLower(sum) ||
-		b.ReportURL != "https://deploy.example/report" || b.BootIF.String() != "52:54:00:ab:cd:ef" ||
+		b.ReportURL != "http://deploy.example/report" || b.BootIF.String() != "52:54:00:ab:cd:ef" ||
 		b.NeedNet == nil || !*b.NeedNet {
 		t.Errorf("Parse = %+v", b)
 	}
@@ -72,7 +72,9 @@ func TestParseErrors(t *testing.T) {
 		{"bondstrap.config=http://[::1/b.yaml", "bondstrap.config=http://[::1/b.yaml", "is not a URL"},
 		{"bondstrap.config-sha256=abc", "bondstrap.config-sha256=abc", "64 hex digits"},
 		{"bondstrap.config-sha256=" + strings.Repeat("g", 64), "", "64 hex digits"},
-		{"bondstrap.report-url=/var/report", "bondstrap.report-url=/var/report", "http:// or https://"},
+		{"bondstrap.report-url=/var/report", "bondstrap.report-url=/var/report", "expected an http:// URL"},
+		{"bondstrap.report-url=https://c/r", "bondstrap.report-url=https://c/r", "https is not supported"},
+		{"bondstrap.config=https://c/f.yaml", "bondstrap.config=https://c/f.yaml", "pin the config with bondstrap.config-sha256="},
 		{"BOOTIF=02-52-54-00-ab-cd-ef", "BOOTIF=02-52-54-00-ab-cd-ef", `hardware type "02" is not Ethernet`},
 		{"BOOTIF=01-52-54-00-ab-cd", "BOOTIF=01-52-54-00-ab-cd", "01-aa-bb-cc-dd-ee-ff"},
 		{"BOOTIF=01-52-54-00-ab-cd-eg", "BOOTIF=01-52-54-00-ab-cd-eg", "01-aa-bb-cc-dd-ee-ff"},
