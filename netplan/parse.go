@@ -637,7 +637,7 @@ var unsupportedKeys = map[reflect.Type]struct {
 	},
 	matchType: {
 		[]string{"original-name"},
-		"match on name, macaddress, driver, pci-id, min-speed, max-speed or carrier",
+		"match on name, macaddress, driver, pci-id, min-speed, max-speed, carrier or bootif",
 	},
 	routeType: {
 		[]string{"from", "type", "scope", "mtu", "congestion-window", "advertised-receive-window",

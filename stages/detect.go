@@ -216,7 +216,7 @@ func matchesIgnoringLink(cfg *netplan.Config, id string, nic inventory.NIC) bool
 	}
 	m := *eth.Match
 	m.MinSpeed, m.MaxSpeed, m.Carrier = nil, nil, nil
-	if m.Name == "" && m.MACAddress == "" && len(m.Driver) == 0 && len(m.PCIID) == 0 {
+	if m.Name == "" && m.MACAddress == "" && len(m.Driver) == 0 && len(m.PCIID) == 0 && m.BootIF == nil {
 		return true
 	}
 	ok, _ = m.Explain(nic)

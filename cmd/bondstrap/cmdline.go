@@ -5,14 +5,14 @@ import (
 	"strings"
 )
 
-// cmdline is a parsed kernel command line: the last value of each key.
-type cmdline map[string]string
+// kernelWords is a parsed kernel command line: the last value of each key.
+type kernelWords map[string]string
 
-// parseCmdline splits a kernel command line into key=value words; a word
+// parseKernelWords splits a kernel command line into key=value words; a word
 // without '=' has the value "". Double quotes group a value with spaces, as
 // the kernel allows (key="a b").
-func parseCmdline(s string) cmdline {
-	c := make(cmdline)
+func parseKernelWords(s string) kernelWords {
+	c := make(kernelWords)
 	var word strings.Builder
 	quoted := false
 	flush := func() {
@@ -38,13 +38,13 @@ func parseCmdline(s string) cmdline {
 }
 
 // Get returns the value of key, or "".
-func (c cmdline) Get(key string) string { return c[key] }
+func (c kernelWords) Get(key string) string { return c[key] }
 
-// kernelCmdline reads /proc/cmdline; an unreadable one is empty.
-func kernelCmdline() cmdline {
-	data, err := os.ReadFile("/proc/cmdline")
+// kernelCmdline reads /proc/kernelWords; an unreadable one is empty.
+func kernelWordsOf() kernelWords {
+	data, err := os.ReadFile("/proc/kernelWords")
 	if err != nil {
-		return cmdline{}
+		return kernelWords{}
 	}
-	return parseCmdline(string(data))
+	return parseKernelWords(string(data))
 }

@@ -7,10 +7,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"runtime/debug"
 	"strings"
 
 	"github.com/bondstrap/bondstrap/detect/inventory"
+	"github.com/bondstrap/bondstrap/detect/kernel"
+	"github.com/bondstrap/bondstrap/netplan/cmdline"
 
 	"github.com/bondstrap/bondstrap/detect"
 	"github.com/bondstrap/bondstrap/netplan"
@@ -40,7 +43,8 @@ func exitCode(err error) int {
 	var cfgErr netplan.ErrorList
 	var invErr *inventory.InventoryError
 	switch {
-	case errors.As(err, &ue) || errors.As(err, &cfgErr) || errors.As(err, &invErr):
+	case errors.As(err, &ue) || errors.As(err, &cfgErr) || errors.As(err, &invErr) ||
+		errors.Is(err, stages.ErrConfigDigest) || errors.Is(err, stages.ErrNoSource):
 		return exitUsage
 	case errors.Is(err, stages.ErrDegraded):
 		return exitDegraded
@@ -52,6 +56,10 @@ func exitCode(err error) int {
 type flags struct {
 	*flag.FlagSet
 	config, inventory, root, output string
+	// cmdline is --cmdline: a kernel command line read instead of
+	// /proc/cmdline; cmdlineSet says it was given (an empty one too).
+	cmdline    string
+	cmdlineSet bool
 }
 
 func newFlags(e *env, name string) *flags {
@@ -61,9 +69,48 @@ func newFlags(e *env, name string) *flags {
 }
 
 func (f *flags) withConfig() *flags {
-	f.StringVar(&f.config, "c", "", "config `FILE` (netplan v2 YAML); default: bondstrap.config= on the kernel command line")
+	f.StringVar(&f.config, "c", "", "config `FILE` (netplan v2 YAML); default: bondstrap.config= (a path or an http:// URL), "+
+		"else dracut's bond=, vlan=, bridge=, ip= and nameserver=, on the kernel command line")
 	f.StringVar(&f.config, "config", "", "same as -c")
+	f.StringVar(&f.cmdline, "cmdline", "", "read this kernel command `LINE` instead of /proc/cmdline (image builds, tests)")
 	return f
+}
+
+// boot is the kernel command line bondstrap reads: --cmdline, or
+// /proc/cmdline (unreadable: empty). -c wins over its config source.
+func (f *flags) boot(e *env) (*cmdline.Boot, error) {
+	line := f.cmdline
+	if !f.cmdlineSet {
+		if data, err := os.ReadFile("/proc/cmdline"); err == nil {
+			line = string(data)
+		}
+	}
+	b, err := cmdline.Parse(line)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range b.Warnings {
+		e.log.Warn("kernel command line: " + w)
+	}
+	if f.config != "" {
+		// -c names the config; a digest on the kernel command line is for
+		// the kernel's own source.
+		b.Config, b.ConfigSHA256 = f.config, ""
+	}
+	return b, nil
+}
+
+// loadConfig reads the config from its source (-c, bondstrap.config=, or
+// dracut's options). k, when not nil, may make a temporary network to
+// fetch a URL (apply); without it a URL is fetched over the network as it
+// is.
+func loadConfig(ctx context.Context, e *env, f *flags, k kernel.Kernel) (*netplan.Config, *cmdline.Boot, error) {
+	b, err := f.boot(e)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg, err := stages.LoadSource(ctx, k, b, stages.SourceOptions{Logger: e.log})
+	return cfg, b, err
 }
 
 func (f *flags) withOutput() *flags {
@@ -83,14 +130,9 @@ func (f *flags) parse(args []string) error {
 	if f.NArg() > 0 {
 		return usagef("unexpected argument %q", f.Arg(0))
 	}
+	f.Visit(func(fl *flag.Flag) { f.cmdlineSet = f.cmdlineSet || fl.Name == "cmdline" })
 	if f.Lookup("o") != nil && f.output != "table" && f.output != "json" {
 		return usagef("-o %q: expected table or json", f.output)
-	}
-	if f.Lookup("c") != nil && f.config == "" {
-		f.config = kernelCmdline().Get("bondstrap.config")
-		if f.config == "" {
-			return usagef("-c FILE is required")
-		}
 	}
 	return nil
 }
@@ -110,12 +152,12 @@ func runDetect(ctx context.Context, e *env, args []string) error {
 	return printInventory(e.stdout, inv)
 }
 
-func runValidate(_ context.Context, e *env, args []string) error {
+func runValidate(ctx context.Context, e *env, args []string) error {
 	f := newFlags(e, "validate").withConfig()
 	if err := f.parse(args); err != nil {
 		return err
 	}
-	cfg, err := netplan.Load(f.config)
+	cfg, _, err := loadConfig(ctx, e, f, nil)
 	if err != nil {
 		return err
 	}
@@ -134,7 +176,7 @@ func runValidate(_ context.Context, e *env, args []string) error {
 // loadPlan reads the config and an inventory (a file, or the live machine)
 // and selects the members.
 func loadPlan(ctx context.Context, e *env, f *flags) (*netplan.Config, *netplan.Plan, error) {
-	cfg, err := netplan.Load(f.config)
+	cfg, _, err := loadConfig(ctx, e, f, nil)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -160,7 +202,7 @@ func runPlan(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if invs.fleet() {
-		cfg, err := netplan.Load(f.config)
+		cfg, _, err := loadConfig(ctx, e, f, nil)
 		if err != nil {
 			return err
 		}
@@ -218,11 +260,18 @@ func runApply(ctx context.Context, e *env, args []string) error {
 	if runtime && f.root != "/" {
 		return usagef("--runtime writes under /run of the running system: it takes no --root")
 	}
-	cfg, err := netplan.Load(f.config)
+	// One kernel for the config's source (a temporary network to fetch a
+	// URL) and the apply.
+	k, err := kernel.Open(e.log)
 	if err != nil {
 		return err
 	}
-	opts := stages.Options{Root: f.root, ReportPath: report, Logger: e.log, Out: e.stdout}
+	defer k.Close()
+	cfg, _, err := loadConfig(ctx, e, f, k)
+	if err != nil {
+		return err
+	}
+	opts := stages.Options{Root: f.root, ReportPath: report, Logger: e.log, Out: e.stdout, Kernel: k}
 	if runtime {
 		opts.Layout = units.Runtime
 	}

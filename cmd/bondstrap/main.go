@@ -13,6 +13,10 @@
 //	bondstrap status   [-o table|json]
 //	bondstrap version
 //
+// validate, plan, render and apply take --cmdline LINE: the kernel command
+// line to read the config's source from (bondstrap.config=, or dracut's
+// network options) instead of /proc/cmdline.
+//
 // Exit status: 0 success; 1 failed (apply undid everything); 2 the config or
 // the arguments are wrong (nothing was changed); 3 apply was degraded (the
 // host has a network, but not the declared one, or not persisted).
@@ -109,7 +113,7 @@ func usage(w io.Writer) {
 func newLogger(w io.Writer) *slog.Logger {
 	level := os.Getenv("BONDSTRAP_LOG")
 	if level == "" {
-		level = kernelCmdline().Get("bondstrap.log")
+		level = kernelWordsOf().Get("bondstrap.log")
 	}
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -41,7 +43,7 @@ func TestExitStatus(t *testing.T) {
 		{"no command", nil, exitUsage, "usage:"},
 		{"unknown command", []string{"frobnicate"}, exitUsage, `unknown command "frobnicate"`},
 		{"unknown flag", []string{"validate", "--frob"}, exitUsage, "flag provided but not defined: -frob"},
-		{"missing config", []string{"validate"}, exitUsage, "-c FILE is required"},
+		{"missing config", []string{"validate", "--cmdline", "quiet"}, exitUsage, "no config: give a config file, bondstrap.config= or dracut's bond="},
 		{"stray argument", []string{"validate", "-c", "testdata/fleet.yaml", "extra"}, exitUsage, `unexpected argument "extra"`},
 		{"bad output", []string{"plan", "-c", "testdata/fleet.yaml", "-o", "xml"}, exitUsage, `-o "xml": expected table or json`},
 		{"config file missing", []string{"validate", "-c", "/nonexistent/bondstrap.yaml"}, exitUsage, "/nonexistent/bondstrap.yaml"},
@@ -163,8 +165,8 @@ func TestVersion(t *testing.T) {
 }
 
 func TestParseCmdline(t *testing.T) {
-	c := parseCmdline(`BOOT_IMAGE=/vmlinuz root=UUID=1234 ro quiet bondstrap.config=/etc/b.yaml bondstrap.log=debug foo="a b" bondstrap.config=/run/b.yaml` + "\n")
-	want := cmdline{"BOOT_IMAGE": "/vmlinuz", "root": "UUID=1234", "ro": "", "quiet": "",
+	c := parseKernelWords(`BOOT_IMAGE=/vmlinuz root=UUID=1234 ro quiet bondstrap.config=/etc/b.yaml bondstrap.log=debug foo="a b" bondstrap.config=/run/b.yaml` + "\n")
+	want := kernelWords{"BOOT_IMAGE": "/vmlinuz", "root": "UUID=1234", "ro": "", "quiet": "",
 		"bondstrap.config": "/run/b.yaml", "bondstrap.log": "debug", "foo": "a b"}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("parseCmdline = %v, want %v", c, want)
@@ -270,5 +272,41 @@ func TestPlanFleet(t *testing.T) {
 	code, _, stderr = bondstrap(t, "plan", "-c", cfg, "--inventory", dir, "--inventory", filepath.Join(dir, "nope.json"))
 	if code != exitUsage || !strings.Contains(stderr, "nope.json") {
 		t.Errorf("missing inventory: exit %d, %s", code, stderr)
+	}
+}
+
+// TestCmdlineSources: the config from the kernel command line (--cmdline
+// stands for /proc/cmdline): dracut's options, bondstrap.config= with its
+// digest, and the refusals that exit 2.
+func TestCmdlineSources(t *testing.T) {
+	dracut := "BOOT_IMAGE=/vmlinuz quiet bond=bond0:eth0,eth1:mode=active-backup,miimon=100,primary=eth1 ip=bond0:dhcp"
+	code, stdout, stderr := bondstrap(t, "validate", "--cmdline", dracut)
+	if code != exitOK || !strings.Contains(stdout, "valid: 2 ethernets id(s), 1 bond(s): bond0") {
+		t.Errorf("dracut options: exit %d, %q %q", code, stdout, stderr)
+	}
+	inv := filepath.Join("..", "..", "netplan", "testdata", "inventories", "qemu-virtio-e1000.json")
+	code, stdout, stderr = bondstrap(t, "plan", "--cmdline", dracut, "--inventory", inv)
+	if code != exitOK || !strings.Contains(stdout, "bond0  mode active-backup  primary eth1") {
+		t.Errorf("plan from dracut options: exit %d, %s %s", code, stdout, stderr)
+	}
+
+	cfg := writeFile(t, "pinned.yaml", "network:\n  version: 2\n  ethernets: {eth0: {}}\n  bonds: {bond0: {interfaces: [eth0], dhcp4: true}}\n")
+	sum := sha256.Sum256([]byte("network:\n  version: 2\n  ethernets: {eth0: {}}\n  bonds: {bond0: {interfaces: [eth0], dhcp4: true}}\n"))
+	good := fmt.Sprintf("bondstrap.config=%s bondstrap.config-sha256=%x", cfg, sum)
+	if code, stdout, stderr = bondstrap(t, "validate", "--cmdline", good); code != exitOK {
+		t.Errorf("pinned file: exit %d, %s %s", code, stdout, stderr)
+	}
+	bad := fmt.Sprintf("bondstrap.config=%s bondstrap.config-sha256=%064x", cfg, 0)
+	if code, _, stderr = bondstrap(t, "validate", "--cmdline", bad); code != exitUsage || !strings.Contains(stderr, "SHA-256") {
+		t.Errorf("wrong digest: exit %d, %s", code, stderr)
+	}
+	if code, _, stderr = bondstrap(t, "validate", "--cmdline", "bondstrap.config=https://deploy.example/f.yaml"); code != exitUsage ||
+		!strings.Contains(stderr, "https is not supported") {
+		t.Errorf("https: exit %d, %s", code, stderr)
+	}
+	// -c wins over the kernel command line, and its digest is not applied
+	// to -c's file.
+	if code, _, stderr = bondstrap(t, "validate", "-c", cfg, "--cmdline", bad+" "+dracut); code != exitOK {
+		t.Errorf("-c with a kernel command line: exit %d, %s", code, stderr)
 	}
 }
