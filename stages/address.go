@@ -336,6 +336,11 @@ func (s *state) ensureRoute(ctx context.Context, ifname string, r routeSpec, c i
 	desc := fmt.Sprintf("adding route %s dev %s", r, ifname)
 	for _, e := range have {
 		if e.Key() == kr.Key() {
+			// The link of the route replaced, as found: bondstrap down
+			// puts the route back from it.
+			if err := s.remember(ctx, e.Link); err != nil {
+				return false, err
+			}
 			desc = fmt.Sprintf("replacing route %s (was via %v dev %s) with %s dev %s", r.Dst, e.Gw, e.Link, r, ifname)
 			if other := s.routesSet[kr.Key()]; other != "" && other != ifname {
 				s.warn(fmt.Sprintf("%s and %s both give route %s in table %d with metric %d: the last one, on %s, wins",

@@ -60,6 +60,12 @@ type Options struct {
 	// ReportPath is where the JSON report goes (DefaultReportPath). It is an
 	// absolute path of the running system, not under Root.
 	ReportPath string
+	// ReportURL is where the report is POSTed as JSON once written
+	// (bondstrap.report-url=): a fleet's collector. Empty: nowhere.
+	ReportURL string
+	// ReportTimeout bounds the POST (DefaultReportTimeout), within the
+	// run's deadline; a collector that does not answer is a warning.
+	ReportTimeout time.Duration
 	// ResolvConf is the resolver file of the running system
 	// (DefaultResolvConf). It is not under Root: DNS is applied for the
 	// system that runs now, while the persisted units carry DNS to the booted

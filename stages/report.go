@@ -70,6 +70,11 @@ type Report struct {
 	// Teardown lists what a failed run undid, in order.
 	Teardown       []string `json:"teardown,omitempty"`
 	TeardownErrors []string `json:"teardown_errors,omitempty"`
+	// Down is what `bondstrap down` needs to undo the run (downstate.go).
+	Down *DownState `json:"down,omitempty"`
+	// Machine says which machine ran, for a fleet's collector
+	// (reportsink.go).
+	Machine *MachineInfo `json:"machine,omitempty"`
 	// ReportError is set when the report file could not be written (the
 	// summary on stdout still says everything else).
 	ReportError string `json:"-"`
@@ -183,6 +188,9 @@ type DNSReport struct {
 	// Written is false when the file already said this, or is not ours.
 	Written bool   `json:"written"`
 	Note    string `json:"note,omitempty"`
+	// Before is the file as it was before apply wrote it, for `bondstrap
+	// down`; the report's Down record carries it.
+	Before *FileBefore `json:"-"`
 }
 
 // UnitsReport is what persist did under Root.
@@ -259,7 +267,9 @@ func (s *state) finish(failure *StageError, result error) {
 // reportStage writes the JSON report atomically and the human summary. It
 // runs last whatever happened. A report that cannot be written is logged,
 // not fatal: undoing a working network over a file in /run would be worse.
-func reportStage(_ context.Context, s *state) error {
+func reportStage(ctx context.Context, s *state) error {
+	s.recordDown(ctx)
+	s.describeMachine()
 	data, err := json.MarshalIndent(s.rep, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode report: %w", err)
@@ -271,6 +281,7 @@ func reportStage(_ context.Context, s *state) error {
 		s.rep.ReportError = err.Error()
 		s.log.Warn("report file not written", "path", s.opts.ReportPath, "error", err)
 	}
+	s.publishReport(ctx, data)
 	writeSummary(s.opts.Out, s.rep)
 	return nil
 }

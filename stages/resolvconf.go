@@ -101,6 +101,7 @@ func (s *state) writeDNS() error {
 		return err
 	}
 	dr.Written = true
+	dr.Before = &FileBefore{Path: target, Existed: existed, Content: string(old), Written: string(want)}
 	return nil
 }
 

@@ -15,10 +15,12 @@ import (
 
 // Snapshot is the state some links were found in: their attributes (a
 // bond's mode, settings, primary and ports too; a bridge's settings, a
-// bridge port's), LRO, addresses and routes. An undo journal reverts what a
-// run did; Restore then puts back what the kernel changed on its own
-// account: the routes it flushed when a NIC went down, the IPv6 addresses
-// it dropped, what a bond does to its ports, the LRO a bridge turned off.
+// bridge port's), LRO, IPv6 settings, addresses and routes. An undo journal
+// reverts what a run did; Restore then puts back what the kernel changed on
+// its own account: the routes it flushed when a NIC went down, the IPv6
+// addresses it dropped, what a bond does to its ports, the LRO a bridge
+// turned off. Without a journal (bondstrap down, from a report's JSON form)
+// Restore puts back every attribute a run may change.
 type Snapshot struct {
 	// Taken is when the snapshot was taken; remaining lifetimes count from
 	// it.
@@ -28,6 +30,8 @@ type Snapshot struct {
 	Routes []Route
 	// LRO holds the links that had large receive offload on.
 	LRO map[string]bool
+	// IPv6 holds the IPv6 settings of the links that had IPv6.
+	IPv6 map[string]IPv6Config
 }
 
 // Take snapshots the links named (a missing one is an error).
@@ -89,6 +93,16 @@ func (s *Snapshot) Add(ctx context.Context, k Kernel, names ...string) error {
 			}
 			s.LRO[n] = true
 		}
+		switch c, err := k.IPv6(ctx, n); {
+		case errors.Is(err, ErrNoIPv6):
+		case err != nil:
+			return err
+		default:
+			if s.IPv6 == nil {
+				s.IPv6 = map[string]IPv6Config{}
+			}
+			s.IPv6[n] = c
+		}
 		for _, a := range addrs {
 			if a.Link == n {
 				s.Addrs = append(s.Addrs, a)
@@ -106,11 +120,13 @@ func (s *Snapshot) Add(ctx context.Context, k Kernel, names ...string) error {
 // Restore puts the snapshot's links back as they were: a bond that is gone
 // is made again, a bond's mode and settings, a bridge's settings, every
 // link's master, MTU, MAC and admin state, a bridge port's cost and
-// priority, a bond's primary, LRO, then the addresses that are missing
-// (with what is left of their lifetimes) and the routes that are missing.
+// priority, a bond's primary, LRO and IPv6 settings, then the addresses
+// that are missing (with what is left of their lifetimes) and the routes
+// that are missing.
 // A VLAN or bridge that is gone is not made again (bondstrap deletes only
 // those it made). It does not remove what is there in excess: the journal
-// removes what a run added. It goes on past errors and returns them all.
+// (or bondstrap down) removes what a run added. It goes on past errors and
+// returns them all.
 func (s *Snapshot) Restore(ctx context.Context, k Kernel, now time.Time) error {
 	var errs []error
 	fail := func(err error) {
@@ -148,10 +164,11 @@ func (s *Snapshot) Restore(ctx context.Context, k Kernel, now time.Time) error {
 		fail(restoreLink(ctx, k, have, want))
 	}
 	for _, want := range s.Links {
-		switch {
-		case want.Bond != nil:
+		// A bond may be a bridge's port too.
+		if want.Bond != nil {
 			fail(restorePrimary(ctx, k, want))
-		case want.BridgePort != nil:
+		}
+		if want.BridgePort != nil {
 			fail(restoreBridgePort(ctx, k, want))
 		}
 		if s.LRO[want.Name] {
@@ -159,6 +176,9 @@ func (s *Snapshot) Restore(ctx context.Context, k Kernel, now time.Time) error {
 				_, err := k.SetLRO(ctx, want.Name, true)
 				fail(err)
 			}
+		}
+		if c, ok := s.IPv6[want.Name]; ok {
+			fail(restoreIPv6(ctx, k, want.Name, c))
 		}
 	}
 	// Admin state last: ports before their masters.
@@ -226,8 +246,14 @@ func (s *Snapshot) restoreBond(ctx context.Context, k Kernel, links []Link, want
 	}
 	var changed spec.Settings
 	needDown, needEmpty := mode != "", mode != ""
+	miimon := spec.EffectiveMIIMon(want.Bond.Mode, want.Bond.Settings)
 	for _, w := range want.Bond.Settings {
 		if h, ok := have.Bond.Settings.Get(w.Param.Key); ok && h.Equal(w) && mode == "" {
+			continue
+		}
+		if w.Param.NeedsMII && miimon == 0 {
+			// Without the MII monitor the kernel refuses the delays, even
+			// a 0 (what it holds then).
 			continue
 		}
 		changed = changed.Set(w)
@@ -331,6 +357,20 @@ func restoreLink(ctx context.Context, k Kernel, have, want Link) error {
 		}
 	}
 	return nil
+}
+
+// restoreIPv6 puts back a link's IPv6 settings; a link that has no IPv6
+// now has none to put back.
+func restoreIPv6(ctx context.Context, k Kernel, name string, want IPv6Config) error {
+	have, err := k.IPv6(ctx, name)
+	if errors.Is(err, ErrNoIPv6) || (err == nil && have == want) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	_, err = k.SetIPv6(ctx, name, want)
+	return err
 }
 
 func restorePrimary(ctx context.Context, k Kernel, want Link) error {
