@@ -10,19 +10,30 @@ if [ ! -e /run/bondstrap/initramfs.done ]; then
 	if ! getargbool 1 rd.bondstrap; then
 		info "bondstrap: disabled by rd.bondstrap=0"
 	else
-		_bs_conf=$(getarg bondstrap.config=)
-		[ -n "$_bs_conf" ] || _bs_conf=/etc/bondstrap/bondstrap.yaml
-		if [ ! -f "$_bs_conf" ]; then
-			info "bondstrap: no config $_bs_conf, nothing to do"
+		# The config: bondstrap.config= (a path, or an http:// URL bondstrap
+		# fetches itself), else the image's /etc/bondstrap/bondstrap.yaml,
+		# else dracut's bond=, vlan=, bridge=, ip= (bondstrap reads them:
+		# docs/boot.md). Without -c, bondstrap reads the command line.
+		_bs_args=
+		if [ -n "$(getarg bondstrap.config=)" ]; then
+			:
+		elif [ -f /etc/bondstrap/bondstrap.yaml ]; then
+			_bs_args="-c /etc/bondstrap/bondstrap.yaml"
+		elif [ -z "$(getarg bond=)$(getarg vlan=)$(getarg bridge=)$(getarg ip=)" ] && ! getarg bond >/dev/null; then
+			_bs_args=none
+		fi
+		if [ "$_bs_args" = none ]; then
+			info "bondstrap: no config (bondstrap.config=, /etc/bondstrap/bondstrap.yaml or bond=/ip=), nothing to do"
 		else
 			# max_bonds=0: loading the module must not create a bond0 of its own.
 			modprobe bonding max_bonds=0 2>/dev/null
-			info "bondstrap: apply -c $_bs_conf"
+			info "bondstrap: apply $_bs_args"
 			# --runtime: the units go to /run/systemd/network and systemd-networkd
 			# is enabled for this boot in /run/systemd/system; /run survives the
 			# switch to the real root, whose networkd takes the bonds over and
 			# keeps the lease.
-			/usr/bin/bondstrap apply -c "$_bs_conf" --runtime --report /run/bondstrap/report.json
+			# shellcheck disable=SC2086 # _bs_args is empty or "-c FILE"
+			/usr/bin/bondstrap apply $_bs_args --runtime --report /run/bondstrap/report.json
 			case $? in
 			0) ;;
 			3) warn "bondstrap: degraded (exit 3): a network for this boot, not the declared one; see the messages above" ;;
