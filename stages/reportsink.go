@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bondstrap/bondstrap/netplan/cmdline"
+	"github.com/bondstrap/bondstrap/units"
 )
 
 // Where the report goes besides ReportPath: a fleet's collector
@@ -120,7 +121,22 @@ func (s *state) describeMachine() {
 // it).
 func (s *state) publishReport(ctx context.Context, data []byte) {
 	target := filepath.Join(s.opts.Root, TargetReportPath)
-	if s.rep.PersistError != "" {
+	if s.opts.Layout == units.Runtime {
+		// From an initramfs: the real root is not mounted yet. The booted
+		// system copies the report out of /run, which it is handed.
+		var made []string
+		if err := s.op("making the booted system keep the report in "+units.KeptReportPath, func() error {
+			var err error
+			made, err = units.KeepReport(s.opts.RuntimeRoot, s.opts.ReportPath)
+			return err
+		}); err != nil {
+			s.warn("the booted system will not copy the report into "+units.KeptReportPath+"; it stays in "+s.opts.ReportPath+" for this boot",
+				"error", err)
+		}
+		for _, m := range made {
+			s.note("written", "path", m)
+		}
+	} else if s.rep.PersistError != "" {
 		// Said already: the root takes no files.
 		s.note("the report is not copied into the target root, which took no units", "path", target)
 	} else if err := s.op("copying the report to "+target, func() error {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/bondstrap/bondstrap/detect/inventory"
 	"github.com/bondstrap/bondstrap/netplan"
+	"github.com/bondstrap/bondstrap/units"
 )
 
 // collector is a fleet's report collector: it keeps what it was sent, and
@@ -315,5 +316,31 @@ func TestDescribeMachineInventory(t *testing.T) {
 	s.describeMachine()
 	if s.rep.Inventory != own {
 		t.Error("the detect stage's inventory was replaced")
+	}
+}
+
+// From an initramfs (the Runtime layout) the real root is not mounted:
+// nothing is copied under Root; the booted system is told to copy the
+// report out of /run instead.
+func TestPublishReportRuntime(t *testing.T) {
+	s, log := sinkState(t, "", time.Second, time.Minute)
+	s.opts.Layout = units.Runtime
+	s.opts.RuntimeRoot = t.TempDir()
+	s.publishReport(context.Background(), []byte("{}\n"))
+	if _, err := os.Stat(filepath.Join(s.opts.Root, TargetReportPath)); err == nil {
+		t.Error("the report was copied into the initramfs's root")
+	}
+	unit, err := os.ReadFile(filepath.Join(s.opts.RuntimeRoot, "run/systemd/system", units.KeepReportUnit))
+	if err != nil || !bytes.Contains(unit, []byte("ExecStart=/usr/bin/install -D -m 0644 /run/bondstrap/report.json /var/lib/bondstrap/report.json\n")) {
+		t.Errorf("keep-report unit %q, %v", unit, err)
+	}
+	if len(s.rep.Warnings) > 0 {
+		t.Errorf("warnings: %v\n%s", s.rep.Warnings, log)
+	}
+	// A report outside /run does not survive switch_root: a warning.
+	s.opts.ReportPath = "/tmp/report.json"
+	s.publishReport(context.Background(), []byte("{}\n"))
+	if len(s.rep.Warnings) != 1 || !strings.Contains(s.rep.Warnings[0], "/var/lib/bondstrap/report.json") {
+		t.Errorf("warnings %q", s.rep.Warnings)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -254,11 +255,18 @@ func runApply(ctx context.Context, e *env, args []string) error {
 	f.StringVar(&report, "report", "/run/bondstrap/report.json", "write the JSON report to `FILE`")
 	runtime := false
 	f.BoolVar(&runtime, "runtime", false, "write the units to /run/systemd/network and enable systemd-networkd for this boot only (from an initramfs)")
+	reportURL := ""
+	f.StringVar(&reportURL, "report-url", "", "POST the JSON report to this http:// `URL` too (default: bondstrap.report-url= on the kernel command line)")
 	if err := f.parse(args); err != nil {
 		return err
 	}
 	if runtime && f.root != "/" {
 		return usagef("--runtime writes under /run of the running system: it takes no --root")
+	}
+	if reportURL != "" {
+		if err := cmdline.CheckURL(reportURL); err != nil {
+			return usagef("--report-url %s: %v", reportURL, err)
+		}
 	}
 	// One kernel for the config's source (a temporary network to fetch a
 	// URL) and the apply.
@@ -267,15 +275,51 @@ func runApply(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer k.Close()
-	cfg, _, err := loadConfig(ctx, e, f, k)
+	cfg, boot, err := loadConfig(ctx, e, f, k)
 	if err != nil {
 		return err
 	}
-	opts := stages.Options{Root: f.root, ReportPath: report, Logger: e.log, Out: e.stdout, Kernel: k}
+	opts := stages.Options{Root: f.root, ReportPath: report, ReportURL: cmp.Or(reportURL, boot.ReportURL),
+		Logger: e.log, Out: e.stdout, Kernel: k}
 	if runtime {
 		opts.Layout = units.Runtime
 	}
 	_, err = stages.Apply(ctx, cfg, opts)
+	return err
+}
+
+func runDown(ctx context.Context, e *env, args []string) error {
+	f := newFlags(e, "down").withOutput()
+	report := ""
+	f.StringVar(&report, "report", stages.DefaultReportPath, "the report of the apply to undo, `FILE`; it is marked torn down")
+	removeUnits := false
+	f.BoolVar(&removeUnits, "remove-units", false, "remove the units apply wrote too (else they bring the network back on the next boot)")
+	f.StringVar(&f.root, "root", "", "the units are under `DIR` (default: where the report says apply wrote them)")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	if f.root != "" && !removeUnits {
+		return usagef("--root says where the units to remove are: it needs --remove-units")
+	}
+	rep, err := stages.ReadReport(report)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	opts := stages.DownOptions{Logger: e.log, Out: e.stdout, RemoveUnits: removeUnits, Root: f.root, ReportPath: report}
+	if f.output == "json" {
+		opts.Out = io.Discard
+	}
+	// Once started, down runs to its end: a half-undone machine is worse
+	// than either.
+	dr, err := stages.Down(context.WithoutCancel(ctx), rep, opts)
+	if dr != nil && f.output == "json" {
+		if werr := writeJSON(e.stdout, dr); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	if errors.Is(err, stages.ErrNoDownRecord) || errors.Is(err, stages.ErrOtherBoot) {
+		return usagef("%s: %v", report, err)
+	}
 	return err
 }
 

@@ -9,7 +9,8 @@
 //	bondstrap validate -c FILE
 //	bondstrap plan     -c FILE [--inventory FILE|DIR ...] [-o table|json]
 //	bondstrap render   -c FILE --inventory FILE --root DIR
-//	bondstrap apply    -c FILE [--root DIR | --runtime] [--report FILE]
+//	bondstrap apply    -c FILE [--root DIR | --runtime] [--report FILE] [--report-url URL]
+//	bondstrap down     [--report FILE] [--remove-units [--root DIR]] [-o table|json]
 //	bondstrap status   [-o table|json]
 //	bondstrap version
 //
@@ -23,6 +24,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -31,6 +33,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/bondstrap/bondstrap/netplan/cmdline"
 )
 
 // Exit statuses.
@@ -67,6 +71,7 @@ var commands = []command{
 	{"plan", "-c FILE [--inventory FILE|DIR ...] [-o table|json]  which NICs each bond gets, and why (several inventories: the fleet lint)", runPlan},
 	{"render", "-c FILE --inventory FILE --root DIR       write the networkd units of that plan", runRender},
 	{"apply", "-c FILE [--root DIR | --runtime]           provision now: bond, address, persist", runApply},
+	{"down", "[--report FILE] [--remove-units [--root DIR]] [-o table|json]  undo this boot's apply, from its report", runDown},
 	{"status", "[-o table|json]                           the live bonds", runStatus},
 	{"version", "                                          print the version", runVersion},
 }
@@ -107,17 +112,23 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "\nexit status: 0 success, 1 failed (nothing left changed), 2 the config or the arguments are wrong,\n3 degraded (a network for this boot, not the declared one or not persisted)")
 }
 
-// newLogger logs text to w at the level BONDSTRAP_LOG names (debug, info,
-// warn, error; default info), or that the kernel command line sets with
-// bondstrap.log=LEVEL.
+// newLogger logs at the level BONDSTRAP_LOG names (debug, info, warn,
+// error; default info), or that the kernel command line sets with
+// bondstrap.log=LEVEL, to the target BONDSTRAP_LOG_TARGET or
+// bondstrap.log-target= names (auto, journal, kmsg, stderr; default auto:
+// see newLogHandler). A target that cannot be used logs to w, and says so.
 func newLogger(w io.Writer) *slog.Logger {
-	level := os.Getenv("BONDSTRAP_LOG")
-	if level == "" {
-		level = kernelWordsOf().Get("bondstrap.log")
-	}
+	words := kernelWordsOf()
+	level := cmp.Or(os.Getenv("BONDSTRAP_LOG"), words.Get(cmdline.KeyLog))
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		l = slog.LevelInfo
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+	target := cmp.Or(os.Getenv("BONDSTRAP_LOG_TARGET"), words.Get(cmdline.KeyLogTarget))
+	h, _, err := newLogHandler(target, l, w)
+	log := slog.New(h)
+	if err != nil {
+		log.Warn("logging to stderr", "error", err)
+	}
+	return log
 }

@@ -34,6 +34,8 @@ func writeFile(t *testing.T, name, content string) string {
 func TestExitStatus(t *testing.T) {
 	badCfg := writeFile(t, "bad.yaml", "network:\n  version: 2\n  bonds:\n    bond0:\n      interfaces: [nope]\n")
 	badInv := writeFile(t, "inv.json", `{"interfaces": [{"name": "eth0", "vendor_id": "80861"}]}`)
+	oldReport := writeFile(t, "old-report.json", `{"version": 1, "outcome": "ok"}`)
+	otherBoot := writeFile(t, "other-boot.json", `{"version": 1, "outcome": "ok", "down": {"boot_id": "0f0f0f0f-not-this-boot"}}`)
 	tests := []struct {
 		name   string
 		args   []string
@@ -50,6 +52,11 @@ func TestExitStatus(t *testing.T) {
 		{"bad config", []string{"validate", "-c", badCfg}, exitUsage, badCfg + ": network.bonds.bond0.interfaces"},
 		{"bad inventory", []string{"plan", "-c", "testdata/fleet.yaml", "--inventory", badInv}, exitUsage, badInv},
 		{"render needs root", []string{"render", "-c", "testdata/fleet.yaml", "--inventory", "testdata/dell-r740-x710-bcm5720.json"}, exitUsage, "--root DIR are required"},
+		{"down: no report", []string{"down", "--report", "/nonexistent/report.json"}, exitUsage, "/nonexistent/report.json"},
+		{"down: report without a record", []string{"down", "--report", oldReport}, exitUsage, "no record of the machine before apply"},
+		{"down: report of another boot", []string{"down", "--report", otherBoot}, exitUsage, "the report is from another boot"},
+		{"down: root without remove-units", []string{"down", "--root", "/mnt"}, exitUsage, "it needs --remove-units"},
+		{"apply: https report URL", []string{"apply", "-c", "testdata/fleet.yaml", "--report-url", "https://collector/r"}, exitUsage, "https is not supported"},
 		{"selection shortfall", []string{"plan", "-c", "testdata/fleet.yaml", "--inventory", "testdata/ixgbe-no-link.json"}, exitFailed, "bond bond1: 0 member(s) selected"},
 	}
 	for _, tt := range tests {
@@ -308,5 +315,14 @@ func TestCmdlineSources(t *testing.T) {
 	// to -c's file.
 	if code, _, stderr = bondstrap(t, "validate", "-c", cfg, "--cmdline", bad+" "+dracut); code != exitOK {
 		t.Errorf("-c with a kernel command line: exit %d, %s", code, stderr)
+	}
+}
+
+// A log target that does not exist is said, and the log goes to stderr.
+func TestLogTargetUnknown(t *testing.T) {
+	t.Setenv("BONDSTRAP_LOG_TARGET", "syslog")
+	code, _, stderr := bondstrap(t, "validate", "-c", "/nonexistent/bondstrap.yaml")
+	if code != exitUsage || !strings.Contains(stderr, `level=WARN msg="logging to stderr" error="log target \"syslog\": want auto, journal, kmsg or stderr"`) {
+		t.Errorf("exit %d, stderr:\n%s", code, stderr)
 	}
 }

@@ -14,6 +14,7 @@ package cmdline
 
 import (
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -34,9 +35,10 @@ const (
 	KeyConfig       = "bondstrap.config"
 	KeyConfigSHA256 = "bondstrap.config-sha256"
 	KeyReportURL    = "bondstrap.report-url"
-	// KeyLog is read by the CLI (the log level); listed so it is not
-	// reported as unknown.
-	KeyLog = "bondstrap.log"
+	// KeyLog and KeyLogTarget are read by the CLI (the log level, and
+	// where the log goes); listed so they are not reported as unknown.
+	KeyLog       = "bondstrap.log"
+	KeyLogTarget = "bondstrap.log-target"
 )
 
 // dracut's network options NetworkConfig reads.
@@ -145,10 +147,10 @@ func Parse(line string) (*Boot, error) {
 				continue
 			}
 			b.ReportURL = w.value
-		case w.key == KeyLog:
+		case w.key == KeyLog || w.key == KeyLogTarget:
 		case strings.HasPrefix(w.key, "bondstrap."):
 			b.Warnings = append(b.Warnings, fmt.Sprintf("%s: unknown bondstrap option, ignored (bondstrap reads %s)", w.text,
-				strings.Join([]string{KeyConfig, KeyConfigSHA256, KeyReportURL, KeyLog}, ", ")))
+				strings.Join([]string{KeyConfig, KeyConfigSHA256, KeyReportURL, KeyLog, KeyLogTarget}, ", ")))
 		case w.key == "BOOTIF":
 			once(w)
 			bootIF = w
@@ -310,6 +312,15 @@ func configProblem(v string) string {
 		return "is a relative path: on the kernel command line the config's path is absolute"
 	}
 	return ""
+}
+
+// CheckURL says what is wrong with an http:// URL bondstrap is to fetch
+// from or post to (a --report-url flag), or returns nil.
+func CheckURL(v string) error {
+	if why := urlProblem(v); why != "" {
+		return errors.New(why)
+	}
+	return nil
 }
 
 // urlProblem says what is wrong with an http(s) URL.

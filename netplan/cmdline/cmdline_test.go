@@ -47,7 +47,7 @@ func TestParse(t *testing.T) {
 		{"BOOTIF=01-52-54-00-ab-cd-ef rd.bootif=1", Boot{BootIF: mac(t, "52:54:00:ab:cd:ef")}},
 		{"rd.neednet=0", Boot{NeedNet: new(false)}},
 		{"rd.neednet=1", Boot{NeedNet: new(true)}},
-		{"bondstrap.confg=/x", Boot{Warnings: []string{"bondstrap.confg=/x: unknown bondstrap option, ignored (bondstrap reads bondstrap.config, bondstrap.config-sha256, bondstrap.report-url, bondstrap.log)"}}},
+		{"bondstrap.confg=/x", Boot{Warnings: []string{"bondstrap.confg=/x: unknown bondstrap option, ignored (bondstrap reads bondstrap.config, bondstrap.config-sha256, bondstrap.report-url, bondstrap.log, bondstrap.log-target)"}}},
 		{"", Boot{}},
 		{"  --  ", Boot{}},
 	} {

@@ -107,6 +107,12 @@ func TestDracutModule(t *testing.T) {
 	} else {
 		t.Logf("the initramfs's systemd started %ds before report.json was written", reported-ts)
 	}
+	// Under the initramfs's journald, bondstrap logged to the journal, with its
+	// stage and operation number as fields.
+	if jlog := v.MustRun(t, "journalctl -b -t bondstrap STAGE=bond --no-pager -o verbose"); !strings.Contains(jlog, "OP=") ||
+		!strings.Contains(jlog, "_TRANSPORT=journal") {
+		t.Errorf("no journal entries of the bond stage with OP=:\n%s", tailLines(jlog, 30))
+	}
 	initqueue := v.MustRun(t, "journalctl -b -u dracut-initqueue.service --no-pager -o cat")
 	if !strings.Contains(initqueue, "bondstrap") {
 		t.Errorf("dracut-initqueue.service did not run bondstrap:\n%s", initqueue)

@@ -121,6 +121,14 @@ func checkInitramfsBond(ctx context.Context, t *testing.T, v *vm.VM, boot string
 	if out := v.MustRun(t, "ls /etc/systemd/network"); strings.Contains(out, "bondstrap") {
 		t.Errorf("%s: the initramfs wrote into the root's /etc/systemd/network: %s", boot, out)
 	}
+	// The booted root keeps the report: the runtime unit apply wrote copied it
+	// out of /run once the root was up.
+	if p := unitProps(ctx, t, v, "bondstrap-keep-report.service"); p["Result"] != "success" || p["ExecMainStatus"] != "0" || p["ConditionResult"] != "yes" {
+		t.Errorf("%s: bondstrap-keep-report.service did not run: %v", boot, p)
+	}
+	if r, err := v.Exec(ctx, "cmp /run/bondstrap/report.json /var/lib/bondstrap/report.json"); err != nil || r.Exit != 0 {
+		t.Errorf("%s: the root's /var/lib/bondstrap/report.json is not the initramfs's report: exit %d %v %s%s", boot, r.Exit, err, r.Stdout, r.Stderr)
+	}
 	got = readBond(ctx, t, v, boot)
 	checkBond(t, boot, got, members, v)
 	if provisioned.MAC != got.MAC || provisioned.ClientID != got.Lease.ClientID || provisioned.Addr != got.Addr {

@@ -28,6 +28,14 @@ func TestInitramfsToolsHook(t *testing.T) {
 	// initrd).
 	v.MustRun(t, "test ! -e /etc/systemd/system/bondstrap-firstboot.service && test ! -e /lib/systemd/system/bondstrap-firstboot.service")
 	_, got := checkInitramfsBond(ctx, t, v, "initramfs boot")
+	// Without systemd or journald in the initrd, bondstrap logged to the kernel's
+	// log, which the root's journal took over: every numbered operation, by stage.
+	klog := v.MustRun(t, "journalctl -b -k -t bondstrap --no-pager -o cat")
+	for _, want := range []string{"stage=bond", "stage=address", "stage=persist", "apply started", "stage persist: [finished]"} {
+		if !strings.Contains(klog, want) {
+			t.Errorf("the kernel's log lacks bondstrap's %q:\n%s", want, tailLines(klog, 20))
+		}
+	}
 	t.Logf("bonded in the initramfs, run by systemd-networkd: bond0 %s over %v, %s via %s",
 		got.MAC, got.Members, got.Addr, got.Gateway)
 }

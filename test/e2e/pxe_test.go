@@ -4,12 +4,15 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"io"
 	"maps"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -40,7 +43,12 @@ bondstrap: {dhcp-timeout: 20s}
 //     test's namespace (--cmdline stands for a second boot's command line),
 //     apply fetches the config over a temporary DHCP on the BOOTIF NIC and
 //     applies it; with a wrong bondstrap.config-sha256= it exits 2 and the
-//     NICs are exactly as before.
+//     NICs are exactly as before;
+//  3. with bondstrap.report-url=, the report reaches a collector in the test's
+//     namespace byte for byte as the guest wrote it;
+//  4. bondstrap down then puts the NICs back as they were before that apply
+//     (ip -j addr and route, compared whole), and a second down has nothing
+//     to do.
 func TestPXE(t *testing.T) {
 	v := boot(t, vm.Config{
 		NICs:         threeNICs(),
@@ -101,8 +109,10 @@ rm -rf /etc/systemd/network; true`, ip, v.Iface(0), v.Iface(1), v.Iface(2)))
 		defer func() { _ = httpd.Process.Kill(); _ = httpd.Wait() }()
 		sum := fmt.Sprintf("%x", sha256.Sum256([]byte(pxeFleetConfig)))
 		url := "http://" + server + ":8080/fleet.yaml"
+		col := startCollector(t, v)
 		line := func(digest string) string {
-			return "BOOT_IMAGE=/vmlinuz BOOTIF=01-52-54-00-12-34-01 bondstrap.config=" + url + " bondstrap.config-sha256=" + digest
+			return "BOOT_IMAGE=/vmlinuz BOOTIF=01-52-54-00-12-34-01 bondstrap.config=" + url + " bondstrap.config-sha256=" + digest +
+				" bondstrap.report-url=" + col.url
 		}
 
 		before := ipState(t, v)
@@ -137,7 +147,80 @@ rm -rf /etc/systemd/network; true`, ip, v.Iface(0), v.Iface(1), v.Iface(2)))
 		if out := v.MustRun(t, ip+" -4 -o addr show dev eth0"); strings.TrimSpace(out) != "" {
 			t.Errorf("eth0 kept the temporary network's address: %s", out)
 		}
+
+		// 3. The collector got the report the guest wrote, as it wrote it.
+		written := v.MustRun(t, "cat /run/bondstrap/report.json")
+		if got := col.reports(); len(got) != 1 || got[0] != written {
+			t.Errorf("the collector got %d report(s); want the guest's report.json (%d bytes) once:\n%s", len(got), len(written), strings.Join(got, "\n---\n"))
+		} else if !strings.Contains(written, `"outcome": "ok"`) || !strings.Contains(written, `"machine"`) || !strings.Contains(written, `"inventory"`) {
+			t.Errorf("the report lacks its outcome, machine or inventory:\n%s", written)
+		}
+
+		// 4. down puts the NICs back as apply found them.
+		r, err = v.Exec(ctx, "bondstrap down --remove-units")
+		if err != nil || r.Exit != 0 {
+			t.Fatalf("down: exit %d %v\n%s\n%s", r.Exit, err, r.Stdout, tailLines(r.Stderr, 40))
+		}
+		t.Logf("down:\n%s\n%s", r.Stdout, grepLines(r.Stderr, "op("))
+		waitNoTentative(t, v)
+		if after := ipState(t, v); !reflect.DeepEqual(before, after) {
+			t.Errorf("down did not put the NICs back:\nbefore: %s\nafter:  %s", jsonText(before), jsonText(after))
+		}
+		if u := units(t, v, "/"); len(u) != 0 {
+			t.Errorf("down --remove-units left units: %v", slices.Collect(maps.Keys(u)))
+		}
+		r, err = v.Exec(ctx, "bondstrap down")
+		if err != nil || r.Exit != 0 || !strings.Contains(r.Stdout, "nothing to do") {
+			t.Errorf("second down: exit %d %v, want 0 and nothing to do\n%s\n%s", r.Exit, err, r.Stdout, tailLines(r.Stderr, 10))
+		}
 	})
+}
+
+// collector is an HTTP server in the test's namespace that keeps the
+// reports POSTed to it.
+type collector struct {
+	url  string
+	mu   sync.Mutex
+	got  []string
+	errs []string
+}
+
+func startCollector(t *testing.T, v *vm.VM) *collector {
+	t.Helper()
+	addr := v.Net.HostAddr(0).String() + ":8081"
+	l, err := v.Net.Listen(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &collector{url: "http://" + addr + "/reports"}
+	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(io.LimitReader(r.Body, 4<<20))
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if r.Method != http.MethodPost || r.URL.Path != "/reports" || r.Header.Get("Content-Type") != "application/json" || err != nil {
+			c.errs = append(c.errs, fmt.Sprintf("%s %s %s: %v", r.Method, r.URL, r.Header.Get("Content-Type"), err))
+			http.Error(w, "not a report", http.StatusBadRequest)
+			return
+		}
+		c.got = append(c.got, string(body))
+		w.WriteHeader(http.StatusNoContent)
+	})}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() {
+		_ = srv.Close()
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if len(c.errs) > 0 {
+			t.Errorf("the collector got requests that are not reports: %q", c.errs)
+		}
+	})
+	return c
+}
+
+func (c *collector) reports() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.got)
 }
 
 // grepLines keeps the lines of s that contain any of words.

@@ -155,6 +155,11 @@ func (a *agent) run(ctx context.Context, script string) (Result, error) {
 		a.mu.Unlock()
 	}()
 
+	// The tests read bondstrap's log from the command's stderr, as a person
+	// at a shell does; by itself, bondstrap would log to the kernel's log
+	// (no journald: the busybox guest) or the journal (the Debian root),
+	// since the agent's stderr is a file.
+	script = "export BONDSTRAP_LOG_TARGET=stderr\n" + script
 	line := fmt.Sprintf("RUN %s %d %d\n%s", id, secs, len(script), script)
 	a.wmu.Lock()
 	if d, ok := ctx.Deadline(); ok {

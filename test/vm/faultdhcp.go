@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"runtime"
 	"sync"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
-	"github.com/vishvananda/netns"
 )
 
 // Faults say how a FaultDHCP server misbehaves. dnsmasq is the independent peer
@@ -58,36 +56,12 @@ func (n *Network) StartFaultDHCP(seg int, f Faults, lease time.Duration) (*Fault
 		d.handle(conn, peer, m, host.Addr(), lease)
 	}
 
-	// The socket belongs to the namespace it is made in: make it on a thread
-	// that is there, then give the thread back.
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			errc <- err
-			return
-		}
-		target, err := netns.GetFromName(n.Name)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer target.Close()
-		if err := netns.Set(target); err != nil {
-			errc <- err
-			return
-		}
+	err := n.inNamespace(func() error {
+		var err error
 		d.srv, err = server4.NewServer(n.Bridge(seg), &net.UDPAddr{IP: net.IPv4zero, Port: dhcpv4.ServerPort}, handler)
-		if serr := netns.Set(orig); serr != nil {
-			errc <- fmt.Errorf("cannot return to the test's namespace: %w", serr)
-			return // the thread stays locked and dies with the goroutine
-		}
-		orig.Close()
-		runtime.UnlockOSThread()
-		errc <- err
-	}()
-	if err := <-errc; err != nil {
+		return err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("fault DHCP on %s: %w", n.Bridge(seg), err)
 	}
 	go func() {

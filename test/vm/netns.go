@@ -6,15 +6,19 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/vishvananda/netns"
 )
 
 // Segment is one L2 segment of a VM's network: a bridge in the VM's namespace that
@@ -163,6 +167,55 @@ func (n *Network) HostAddr(seg int) netip.Addr { return n.segs[seg].cfg.Host.Add
 
 // Segment returns segment seg's configuration with defaults filled in.
 func (n *Network) Segment(seg int) Segment { return n.segs[seg].cfg }
+
+// inNamespace runs f on a thread that is in the namespace, then gives the
+// thread back: a socket f makes belongs to the namespace for good, and is
+// served from any goroutine.
+func (n *Network) inNamespace(f func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			errc <- err
+			return
+		}
+		target, err := netns.GetFromName(n.Name)
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer target.Close()
+		if err := netns.Set(target); err != nil {
+			errc <- err
+			return
+		}
+		err = f()
+		if serr := netns.Set(orig); serr != nil {
+			errc <- fmt.Errorf("cannot return to the test's namespace: %w", serr)
+			return // the thread stays locked and dies with the goroutine
+		}
+		orig.Close()
+		runtime.UnlockOSThread()
+		errc <- err
+	}()
+	return <-errc
+}
+
+// Listen listens on a TCP address of the namespace (a host address of a
+// segment), for a server the test runs in its own process.
+func (n *Network) Listen(addr string) (net.Listener, error) {
+	var l net.Listener
+	err := n.inNamespace(func() error {
+		var err error
+		l, err = net.Listen("tcp", addr)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("netns %s: listen on %s: %w", n.Name, addr, err)
+	}
+	return l, nil
+}
 
 // Command returns a command that runs in the namespace.
 func (n *Network) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
