@@ -8,6 +8,10 @@ GO          ?= go
 BIN         := bin/bondstrap
 VERSION     ?= $(shell git describe --always --dirty 2>/dev/null || echo devel)
 LDFLAGS     := -s -w -X main.version=$(VERSION)
+# No inlining: the binary goes into every initramfs, and bondstrap waits on the
+# network, not the CPU. 6.3 MiB with inlining, 5.8 MiB without (make bench
+# shows both the size and what it costs detect).
+GCFLAGS     := all=-l
 STATICCHECK_VERSION := v0.8.2
 GOBIN       := $(shell $(GO) env GOPATH)/bin
 STATICCHECK := $(GOBIN)/staticcheck
@@ -17,7 +21,7 @@ STATICCHECK := $(GOBIN)/staticcheck
 all: build
 
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/bondstrap
+	CGO_ENABLED=0 $(GO) build -trimpath -gcflags '$(GCFLAGS)' -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/bondstrap
 
 # Everything the tests need that is not Go: QEMU, dnsmasq, busybox and Debian's
 # kernel for the guest. Idempotent; cached under $${BONDSTRAP_CACHE:-/var/cache/bondstrap}.

@@ -2,7 +2,6 @@ package stages
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -183,7 +182,7 @@ func loadSourceConfig(ctx context.Context, k kernel.Kernel, b *cmdline.Boot, opt
 	if err != nil {
 		return nil, err
 	}
-	sum := sha256.Sum256(data)
+	sum := sha256Sum(data)
 	f.log.Info("config fetched", "url", f.url.Redacted(), "bytes", len(data), "sha256", hex.EncodeToString(sum[:]))
 	switch {
 	case b.ConfigSHA256 != "":
@@ -220,7 +219,7 @@ func readConfigFile(path string) ([]byte, error) {
 
 // checkDigest compares data's SHA-256 with the pinned one.
 func checkDigest(name string, data []byte, want string) error {
-	sum := sha256.Sum256(data)
+	sum := sha256Sum(data)
 	if got := hex.EncodeToString(sum[:]); got != want {
 		return fmt.Errorf("%s: its SHA-256 is %s, bondstrap.config-sha256= is %s: %w", name, got, want, ErrConfigDigest)
 	}

@@ -187,7 +187,7 @@ func BuildBondstrap(ctx context.Context) (string, error) {
 			return
 		}
 		out := filepath.Join(dir, "bondstrap")
-		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, "./cmd/bondstrap")
+		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-gcflags=all=-l", "-ldflags=-s -w", "-o", out, "./cmd/bondstrap")
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if b, err := cmd.CombinedOutput(); err != nil {
