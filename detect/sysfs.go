@@ -3,6 +3,7 @@ package detect
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -57,19 +58,29 @@ func (s sysfs) netDevice(name string, ifindex int, mac string) (busDevice, error
 	if idx != ifindex {
 		return busDevice{}, fmt.Errorf("%s: ifindex %d, want %d: %w", dir, idx, ifindex, errOtherNamespace)
 	}
-	b, err := os.ReadFile(filepath.Join(dir, "address"))
+	b, err := readSmall(filepath.Join(dir, "address"))
 	if err != nil {
 		return busDevice{}, err
 	}
 	if got := strings.TrimSpace(string(b)); got != mac && !(mac == "" && strings.Trim(got, "0:") == "") {
 		return busDevice{}, fmt.Errorf("%s: address %s, want %s: %w", dir, got, mac, errOtherNamespace)
 	}
-	dev, err := filepath.EvalSymlinks(filepath.Join(dir, "device"))
+	// One readlink tells a virtual interface (no device link) from a
+	// device, where resolving the whole path with filepath.EvalSymlinks
+	// costs a dozen lstats. The kernel follows the device link in the
+	// paths below; sysfs's device links point at the device's own
+	// directory, so the link's last element names it.
+	dev := filepath.Join(dir, "device")
+	target, err := os.Readlink(dev)
 	if errors.Is(err, fs.ErrNotExist) {
 		return busDevice{}, nil
 	}
-	if err != nil {
-		return busDevice{}, err
+	if err != nil || !isName(filepath.Base(target)) {
+		// Not a symlink after all (a copied tree): resolve it the long way.
+		if dev, err = filepath.EvalSymlinks(dev); err != nil {
+			return busDevice{}, err
+		}
+		target = dev
 	}
 	bd := busDevice{
 		Subsystem: linkBase(filepath.Join(dev, "subsystem")),
@@ -81,22 +92,32 @@ func (s sysfs) netDevice(name string, ifindex int, mac string) (busDevice, error
 	// PCI function is its parent, when it sits on virtio-pci at all. Any
 	// other bus (USB, platform) is not a PCI inventory.NIC even if a PCI controller
 	// is further up the tree, so there is no walking further.
-	pciDir := ""
+	pciDir, pciAddr := "", ""
 	switch bd.Subsystem {
 	case "pci":
-		pciDir = dev
+		pciDir, pciAddr = dev, filepath.Base(target)
 	case "virtio":
+		// The parent's name is needed: resolve the path.
+		if dev, err = filepath.EvalSymlinks(dev); err != nil {
+			return bd, err
+		}
 		if parent := filepath.Dir(dev); linkBase(filepath.Join(parent, "subsystem")) == "pci" {
-			pciDir = parent
+			pciDir, pciAddr = parent, filepath.Base(parent)
 		}
 	}
 	if pciDir != "" {
-		bd.PCIAddress = filepath.Base(pciDir)
+		bd.PCIAddress = pciAddr
 		if bd.VendorID, bd.DeviceID, err = readPCIIDs(pciDir); err != nil {
 			return bd, err
 		}
 	}
 	return bd, nil
+}
+
+// isName reports whether elem, the last element of a path, names a
+// directory entry rather than "." or "..".
+func isName(elem string) bool {
+	return elem != "." && elem != ".." && elem != string(filepath.Separator)
 }
 
 // pciIDs returns the vendor and device IDs of the PCI function at addr
@@ -121,7 +142,7 @@ func readPCIIDs(dir string) (vendor, device string, err error) {
 
 // readHexID reads a sysfs PCI ID ("0x8086\n") as four lowercase hex digits.
 func readHexID(path string) (string, error) {
-	b, err := os.ReadFile(path)
+	b, err := readSmall(path)
 	if err != nil {
 		return "", err
 	}
@@ -143,7 +164,7 @@ func normalizeHexID(s string) (string, error) {
 }
 
 func readInt(path string) (int, error) {
-	b, err := os.ReadFile(path)
+	b, err := readSmall(path)
 	if err != nil {
 		return 0, err
 	}
@@ -162,4 +183,28 @@ func linkBase(path string) string {
 		return ""
 	}
 	return filepath.Base(t)
+}
+
+// maxAttr bounds what readSmall reads: the sysfs attributes read here (an
+// ifindex, a MAC address, a PCI ID) are a few dozen bytes.
+const maxAttr = 256
+
+// readSmall reads a small sysfs attribute with one read, where os.ReadFile
+// also stats the file and reads again to see the end: sysfs hands out an
+// attribute whole in one read. A file that fills the buffer is an error.
+func readSmall(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	buf := make([]byte, maxAttr)
+	n, err := f.Read(buf)
+	if err != nil && err != io.EOF {
+		return nil, err
+	}
+	if n == len(buf) {
+		return nil, fmt.Errorf("%s: longer than %d bytes", path, maxAttr-1)
+	}
+	return buf[:n], nil
 }
