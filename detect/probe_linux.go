@@ -8,20 +8,23 @@ import (
 	"io/fs"
 	"log/slog"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/bondstrap/bondstrap/detect/inventory"
-	"github.com/bondstrap/bondstrap/detect/kernel"
 
 	"github.com/mdlayher/ethtool"
 	"golang.org/x/sys/unix"
 )
 
 // Probe lists the NICs of the calling thread's network namespace, sorted by
-// name: one rtnetlink link dump (names, MACs, permanent MACs, MTU, flags,
-// carrier, master), two ethtool netlink dumps (speed and duplex; port type),
-// one ETHTOOL_GDRVINFO ioctl per inventory.NIC (driver and bus address: there is no
-// dump for it) and sysfs for PCI vendor and device IDs.
+// name: one rtnetlink link dump without statistics (names, MACs, permanent
+// MACs, MTU, flags, carrier, master, parent device), two ethtool netlink
+// dumps (speed and duplex; port type), one ETHTOOL_GDRVINFO ioctl per
+// inventory.NIC (driver and bus address: there is no dump for it) and sysfs
+// for the bus device and PCI vendor and device IDs (not read for a link
+// that rtnetlink shows has no device).
 //
 // A inventory.NIC is listed with what is known: no speed without link, no PCI IDs for
 // a non-PCI device, no speed at all on a kernel without ethtool netlink.
@@ -32,21 +35,17 @@ func Probe(ctx context.Context, opts Options) (inventory.Inventory, error) {
 	start := time.Now()
 	sys := sysfs{root: opts.root()}
 
-	k, err := kernel.Open(log)
-	if err != nil {
-		return inventory.Inventory{}, err
-	}
-	defer k.Close()
-	links, err := k.Links(ctx)
+	links, err := dumpLinks(ctx, log)
 	if err != nil {
 		return inventory.Inventory{}, err
 	}
 
 	type candidate struct {
-		kernel.Link
+		nicLink
 		bus    busDevice
 		sysErr error // why sysfs could not describe it, if it could not
 	}
+	parents := reportsParentDev()
 	var cands []candidate
 	for _, l := range links {
 		switch {
@@ -54,18 +53,25 @@ func Probe(ctx context.Context, opts Options) (inventory.Inventory, error) {
 		case l.Kind != "":
 			log.Debug("skip: not a physical NIC", "nic", l.Name, "kind", l.Kind)
 			continue
-		case l.EncapType != "ether":
-			log.Debug("skip: not Ethernet", "nic", l.Name, "encap", l.EncapType)
+		case l.ARPType != unix.ARPHRD_ETHER:
+			log.Debug("skip: not Ethernet", "nic", l.Name, "arphrd", l.ARPType)
 			continue
 		}
-		bus, sysErr := sys.netDevice(l.Name, l.Index, l.MAC.String())
+		var bus busDevice
+		var sysErr error
+		if l.ParentDev != "" || !parents {
+			bus, sysErr = sys.netDevice(l.Name, l.Index, l.MAC)
+		}
+		// Else the link has no parent device, so sysfs has no "device"
+		// link for it and would say what bus already says: no bus device.
+		// Not reading it saves three system calls per virtual link.
 		if l.Kind == "" && l.ParentDev == "" && bus.Subsystem == "" {
 			// Kernels before 5.14 send no IFLA_PARENT_DEV_NAME; then sysfs
 			// decides, when it shows this namespace's interface.
 			log.Debug("skip: no bus device", "nic", l.Name, "sysfs", errString(sysErr))
 			continue
 		}
-		cands = append(cands, candidate{Link: l, bus: bus, sysErr: sysErr})
+		cands = append(cands, candidate{nicLink: l, bus: bus, sysErr: sysErr})
 	}
 
 	if len(cands) == 0 {
@@ -102,12 +108,12 @@ func Probe(ctx context.Context, opts Options) (inventory.Inventory, error) {
 		if err := ctx.Err(); err != nil {
 			return inventory.Inventory{}, err
 		}
-		a := c.Link
+		a := c.nicLink
 		nic := inventory.NIC{
 			Name:         a.Name,
 			Ifindex:      a.Index,
-			MAC:          a.MAC.String(),
-			PermanentMAC: a.PermMAC.String(),
+			MAC:          a.MAC,
+			PermanentMAC: a.PermMAC,
 			MTU:          a.MTU,
 			AdminUp:      a.Up,
 			OperState:    a.OperState,
@@ -115,10 +121,10 @@ func Probe(ctx context.Context, opts Options) (inventory.Inventory, error) {
 			Master:       a.Master,
 			Duplex:       inventory.DuplexUnknown,
 		}
-		if nic.PermanentMAC == "" && a.Port != nil && len(a.Port.PermMAC) > 0 {
+		if nic.PermanentMAC == "" && a.PortPermMAC != "" {
 			// A bond gave its port its own MAC; the one the NIC had
 			// before is what identifies it (and what the bond gives back).
-			nic.MAC = a.Port.PermMAC.String()
+			nic.MAC = a.PortPermMAC
 		}
 		driver, busInfo, err := drv.get(a.Name)
 		if err != nil {
@@ -208,4 +214,35 @@ func errString(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// reportsParentDev reports whether the running kernel names a link's parent
+// device in rtnetlink's IFLA_PARENT_DEV_NAME (Linux 5.14 and later). It
+// sends it exactly when the device has a parent, which is when sysfs gives
+// the interface a "device" link.
+func reportsParentDev() bool {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return false
+	}
+	return releaseAtLeast(unix.ByteSliceToString(u.Release[:]), 5, 14)
+}
+
+// releaseAtLeast reports whether a kernel release ("6.1.0-28-amd64")
+// is major.minor or later; false when it does not parse.
+func releaseAtLeast(release string, major, minor int) bool {
+	maj, rest, ok := strings.Cut(release, ".")
+	if !ok {
+		return false
+	}
+	minStr := rest
+	if i := strings.IndexFunc(rest, func(r rune) bool { return r < '0' || r > '9' }); i >= 0 {
+		minStr = rest[:i]
+	}
+	ma, err1 := strconv.Atoi(maj)
+	mi, err2 := strconv.Atoi(minStr)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return ma > major || ma == major && mi >= minor
 }
