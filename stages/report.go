@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -75,6 +77,9 @@ type Report struct {
 	// Machine says which machine ran, for a fleet's collector
 	// (reportsink.go).
 	Machine *MachineInfo `json:"machine,omitempty"`
+	// PeakRSSKiB is the process's peak resident memory when the report was
+	// written (VmHWM): what the run cost the initramfs in memory.
+	PeakRSSKiB int64 `json:"peak_rss_kib,omitempty"`
 	// ReportError is set when the report file could not be written (the
 	// summary on stdout still says everything else).
 	ReportError string `json:"-"`
@@ -270,6 +275,7 @@ func (s *state) finish(failure *StageError, result error) {
 func reportStage(ctx context.Context, s *state) error {
 	s.recordDown(ctx)
 	s.describeMachine()
+	s.rep.PeakRSSKiB = peakRSS("/proc/self/status")
 	data, err := json.MarshalIndent(s.rep, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode report: %w", err)
@@ -422,4 +428,23 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// peakRSS reads VmHWM, in KiB, from a /proc/PID/status file; 0 when it
+// cannot.
+func peakRSS(status string) int64 {
+	data, err := os.ReadFile(status)
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(data)) {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				return 0
+			}
+			return n
+		}
+	}
+	return 0
 }

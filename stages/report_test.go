@@ -2,6 +2,8 @@ package stages
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -23,5 +25,21 @@ func TestMillisRoundTrip(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(`{"took_ms":"soon"}`), &out); err == nil {
 		t.Error(`took_ms "soon" was accepted`)
+	}
+}
+
+func TestPeakRSS(t *testing.T) {
+	if got := peakRSS("/proc/self/status"); got <= 0 {
+		t.Errorf("peakRSS of this process = %d KiB", got)
+	}
+	status := filepath.Join(t.TempDir(), "status")
+	if err := os.WriteFile(status, []byte("Name:\tbondstrap\nVmPeak:\t 1266740 kB\nVmHWM:\t    9528 kB\nVmRSS:\t 9100 kB\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := peakRSS(status); got != 9528 {
+		t.Errorf("peakRSS = %d, want 9528", got)
+	}
+	if got := peakRSS(filepath.Join(t.TempDir(), "none")); got != 0 {
+		t.Errorf("peakRSS of a missing file = %d", got)
 	}
 }

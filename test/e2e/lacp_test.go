@@ -43,29 +43,7 @@ func TestLACP(t *testing.T) {
 	// partnerBond makes the partner's bond0 in mode, and serves DHCP on it.
 	partnerBond := func(t *testing.T, mode, rate string) string {
 		t.Helper()
-		script := fmt.Sprintf(`killall udhcpd 2>/dev/null
-[ -e /sys/class/net/bond0 ] && echo -bond0 > /sys/class/net/bonding_masters
-ip link set %[1]s down; ip link set %[2]s down
-echo +bond0 > /sys/class/net/bonding_masters
-echo %[3]s > /sys/class/net/bond0/bonding/mode
-echo 100 > /sys/class/net/bond0/bonding/miimon
-[ %[3]s = 802.3ad ] && echo %[4]s > /sys/class/net/bond0/bonding/lacp_rate
-echo +%[1]s > /sys/class/net/bond0/bonding/slaves
-echo +%[2]s > /sys/class/net/bond0/bonding/slaves
-ip link set bond0 up
-ip addr add 203.0.113.1/24 dev bond0
-cat >/tmp/udhcpd.conf <<EOF
-start 203.0.113.100
-end 203.0.113.150
-interface bond0
-option subnet 255.255.255.0
-option router 203.0.113.1
-option lease 600
-lease_file /tmp/udhcpd.leases
-EOF
-rm -f /tmp/udhcpd.leases; touch /tmp/udhcpd.leases
-udhcpd /tmp/udhcpd.conf
-cat /sys/class/net/bond0/address`, partner.Iface(0), partner.Iface(1), mode, rate)
+		script := vm.PartnerBondScript(partner.Iface(0), partner.Iface(1), mode, rate)
 		return strings.TrimSpace(partner.MustRun(t, script))
 	}
 	cleanDUT := func(t *testing.T) {

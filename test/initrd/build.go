@@ -288,3 +288,7 @@ func busyboxApplets(bb string) ([]string, error) {
 	}
 	return applets, nil
 }
+
+// UDHCPCScript is the guest's busybox udhcpc script (udhcpc.sh): it applies
+// a lease with ip, for a benchmark that runs udhcpc in another root.
+func UDHCPCScript() []byte { return bytes.Clone(udhcpcScript) }

@@ -2,7 +2,6 @@ package vm
 
 import (
 	"context"
-	"errors"
 
 	"log/slog"
 	"strings"
@@ -148,43 +147,9 @@ func NewPair(t testing.TB, a, b Config) (*VM, *VM) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if a.Segments == nil {
-		a.Segments = []Segment{{DHCP: &DHCP{}}}
-	}
-	dir := t.TempDir()
-	net, err := NewNetwork(ctx, dir, a.Segments, a.Logger)
-	if err != nil {
+	vms, net, err := StartPair(ctx, t.TempDir(), a, b)
+	if net == nil {
 		t.Fatalf("VM pair: %v", err)
-	}
-	for i, s := range a.Segments {
-		if s.DHCP != nil {
-			if err := net.StartDHCP(ctx, i); err != nil {
-				net.Close()
-				t.Fatalf("VM pair: %v", err)
-			}
-		}
-	}
-	a.Network, b.Network = net, net
-	type started struct {
-		v   *VM
-		err error
-	}
-	results := make([]chan started, 2)
-	for i, c := range []Config{a, b} {
-		results[i] = make(chan started, 1)
-		go func() {
-			v, err := Start(ctx, c)
-			results[i] <- started{v, err}
-		}()
-	}
-	var vms [2]*VM
-	var errs []error
-	for i := range results {
-		r := <-results[i]
-		vms[i] = r.v
-		if r.err != nil {
-			errs = append(errs, r.err)
-		}
 	}
 	t.Cleanup(func() {
 		for _, v := range vms {
@@ -203,8 +168,8 @@ func NewPair(t testing.TB, a, b Config) (*VM, *VM) {
 			t.Errorf("closing the network: %v", err)
 		}
 	})
-	if len(errs) > 0 {
-		t.Fatalf("VM pair did not boot: %v", errors.Join(errs...))
+	if err != nil {
+		t.Fatalf("VM pair did not boot: %v", err)
 	}
 	t.Logf("VM pair booted in %v and %v", vms[0].Timings.Boot.Round(time.Millisecond), vms[1].Timings.Boot.Round(time.Millisecond))
 	return vms[0], vms[1]
