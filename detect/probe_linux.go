@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -32,6 +33,7 @@ import (
 // locked its thread into a network namespace probes that namespace.
 func Probe(ctx context.Context, opts Options) (inventory.Inventory, error) {
 	log := opts.logger()
+	includeVirtual := opts.IncludeVirtual || os.Getenv(envIncludeVirtual) == "1"
 	start := time.Now()
 	sys := sysfs{root: opts.root()}
 
@@ -49,7 +51,7 @@ func Probe(ctx context.Context, opts Options) (inventory.Inventory, error) {
 	var cands []candidate
 	for _, l := range links {
 		switch {
-		case l.Kind == "veth" && opts.IncludeVirtual:
+		case l.Kind == "veth" && includeVirtual:
 		case l.Kind != "":
 			log.Debug("skip: not a physical NIC", "nic", l.Name, "kind", l.Kind)
 			continue
@@ -154,6 +156,12 @@ func Probe(ctx context.Context, opts Options) (inventory.Inventory, error) {
 	log.Debug("probe done", "nics", len(inv.Interfaces), "links", len(links), "took", time.Since(start))
 	return inv, nil
 }
+
+// envIncludeVirtual, set to "1" in the environment, makes Probe list veths
+// as Options.IncludeVirtual does, so that the detect benchmark (test/bench)
+// can time `bondstrap detect` in a network namespace of veths. Unset,
+// nothing changes.
+const envIncludeVirtual = "BONDSTRAP_DETECT_VIRTUAL"
 
 // identifyPCI fills in the PCI address and IDs. sysfs describes the inventory.NIC
 // when /sys/class/net shows this namespace's interface; otherwise (a probe
