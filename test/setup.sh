@@ -2,7 +2,7 @@
 # test/setup.sh: install what the VM tests need on a fresh Debian 12 machine, as root.
 #
 #   - Debian packages: qemu-system-x86, dnsmasq-base, busybox-static, cpio, kmod,
-#     iproute2, iputils-ping, xz-utils
+#     iproute2, iputils-ping, xz-utils, ethtool (the detect benchmark's shell loop)
 #   - Debian's kernel (the package linux-image-amd64 points at): vmlinuz plus the
 #     modules the test VMs load (bonding, virtio-net, e1000 and their dependencies),
 #     unpacked into a cache outside the repository, keyed by kernel release:
@@ -25,7 +25,7 @@ set -euo pipefail
 
 CACHE=${BONDSTRAP_CACHE:-/var/cache/bondstrap}
 MODULES=${BONDSTRAP_MODULES:-"bonding virtio_net virtio_pci e1000 8021q bridge veth"}
-PACKAGES="qemu-system-x86 dnsmasq-base busybox-static cpio kmod iproute2 iputils-ping xz-utils"
+PACKAGES="qemu-system-x86 dnsmasq-base busybox-static cpio kmod iproute2 iputils-ping xz-utils ethtool"
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
