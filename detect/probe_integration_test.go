@@ -525,20 +525,3 @@ func TestReleaseAtLeast(t *testing.T) {
 		}
 	}
 }
-
-// TestProbeEnvIncludeVirtual: BONDSTRAP_DETECT_VIRTUAL=1 lists veths as
-// IncludeVirtual does, which the detect benchmark relies on.
-func TestProbeEnvIncludeVirtual(t *testing.T) {
-	inNamespace(t, func() {
-		addVeth(t, vethSpec{name: "va0", peer: "vb0", mac: "02:00:00:00:0a:00", peerMAC: "02:00:00:00:0b:00",
-			mtu: 1500, up: true, peerUp: true})
-		t.Setenv(envIncludeVirtual, "1")
-		inv, err := Probe(context.Background(), Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(inv.Interfaces) != 2 {
-			t.Errorf("%s=1: %d NICs, want the 2 veths", envIncludeVirtual, len(inv.Interfaces))
-		}
-	})
-}

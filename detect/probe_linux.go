@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,7 +32,7 @@ import (
 // locked its thread into a network namespace probes that namespace.
 func Probe(ctx context.Context, opts Options) (inventory.Inventory, error) {
 	log := opts.logger()
-	includeVirtual := opts.IncludeVirtual || os.Getenv(envIncludeVirtual) == "1"
+	includeVirtual := opts.IncludeVirtual
 	start := time.Now()
 	sys := sysfs{root: opts.root()}
 
@@ -156,12 +155,6 @@ func Probe(ctx context.Context, opts Options) (inventory.Inventory, error) {
 	log.Debug("probe done", "nics", len(inv.Interfaces), "links", len(links), "took", time.Since(start))
 	return inv, nil
 }
-
-// envIncludeVirtual, set to "1" in the environment, makes Probe list veths
-// as Options.IncludeVirtual does, so that the detect benchmark (test/bench)
-// can time `bondstrap detect` in a network namespace of veths. Unset,
-// nothing changes.
-const envIncludeVirtual = "BONDSTRAP_DETECT_VIRTUAL"
 
 // identifyPCI fills in the PCI address and IDs. sysfs describes the inventory.NIC
 // when /sys/class/net shows this namespace's interface; otherwise (a probe

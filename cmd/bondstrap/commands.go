@@ -140,10 +140,12 @@ func (f *flags) parse(args []string) error {
 
 func runDetect(ctx context.Context, e *env, args []string) error {
 	f := newFlags(e, "detect").withOutput()
+	virtual := false
+	f.BoolVar(&virtual, "include-virtual", false, "list veth pairs too, as NICs (a namespace of veths in tests and benchmarks)")
 	if err := f.parse(args); err != nil {
 		return err
 	}
-	inv, err := detect.Probe(ctx, detect.Options{Logger: e.log})
+	inv, err := detect.Probe(ctx, detect.Options{Logger: e.log, IncludeVirtual: virtual})
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,7 @@
 //
 // Usage:
 //
-//	bondstrap detect   [-o table|json]
+//	bondstrap detect   [-o table|json] [--include-virtual]
 //	bondstrap validate -c FILE
 //	bondstrap plan     -c FILE [--inventory FILE|DIR ...] [-o table|json]
 //	bondstrap render   -c FILE --inventory FILE --root DIR

@@ -27,9 +27,6 @@ type DetectPoint struct {
 	Shell time.Duration `json:"shell_ns"`
 }
 
-// envIncludeVirtual makes `bondstrap detect` list veths (see detect.Probe).
-const envIncludeVirtual = "BONDSTRAP_DETECT_VIRTUAL=1"
-
 // timed is a script that runs command under sh between two readings of
 // the clock, inside the namespace, and prints the nanoseconds between them.
 // The interval holds the command and the fork and exec of the second date
@@ -42,7 +39,7 @@ func timed(command string) string {
 // bondstrapCmd writes the inventory to "$1" and bondstrap's log to "$2"
 // (files in a temporary directory): its count of NICs is checked after
 // every run.
-const bondstrapCmd = `"$0" detect -o json >"$1" 2>"$2"`
+const bondstrapCmd = `"$0" detect --include-virtual -o json >"$1" 2>"$2"`
 
 // shellLoop is what bondstrap replaces: for each interface of the
 // namespace but lo, ethtool (speed, duplex, link), ethtool -i (driver, bus)
@@ -177,7 +174,6 @@ func (d *detectBench) point(ctx context.Context, nics, runs int) (DetectPoint, e
 func (d *detectBench) runBondstrap(ctx context.Context, nics int) (time.Duration, error) {
 	out, logFile := filepath.Join(d.tmp, "detect.json"), filepath.Join(d.tmp, "detect.log")
 	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", d.ns, "sh", "-c", timed(bondstrapCmd), d.bin, out, logFile)
-	cmd.Env = append(os.Environ(), envIncludeVirtual)
 	took, _, err := runTimed(cmd)
 	if err != nil {
 		msg, _ := os.ReadFile(logFile)
