@@ -66,7 +66,7 @@ type env struct {
 }
 
 var commands = []command{
-	{"detect", "[-o table|json]                         the NIC inventory of this machine", runDetect},
+	{"detect", "[-o table|json] [--include-virtual]     the NIC inventory of this machine (veths too)", runDetect},
 	{"validate", "-c FILE                                 check a config, change nothing", runValidate},
 	{"plan", "-c FILE [--inventory FILE|DIR ...] [-o table|json]  which NICs each bond gets, and why (several inventories: the fleet lint)", runPlan},
 	{"render", "-c FILE --inventory FILE --root DIR       write the networkd units of that plan", runRender},
