@@ -39,13 +39,7 @@ const rebootConfig = `network:
 
 // networkdLinks are the links `systemctl enable systemd-networkd` makes: removed
 // from the root, as on a Debian or RHEL install, where networkd is off by default.
-var networkdLinks = []string{
-	"/etc/systemd/system/multi-user.target.wants/systemd-networkd.service",
-	"/etc/systemd/system/sockets.target.wants/systemd-networkd.socket",
-	"/etc/systemd/system/dbus-org.freedesktop.network1.service",
-	"/etc/systemd/system/network-online.target.wants/systemd-networkd-wait-online.service",
-	"/etc/systemd/system/sysinit.target.wants/systemd-network-generator.service",
-}
+var networkdLinks = vm.NetworkdEnableLinks
 
 // leaseTime is dnsmasq's shortest: the test waits for the lease bondstrap got to
 // expire and checks that systemd-networkd kept it.

@@ -7,10 +7,10 @@
 # the second serial port.
 #
 # Kernel command line switches:
-#   bondstrap.test.bonding=max0     load bonding with max_bonds=0 (default): no bond0
-#   bondstrap.test.bonding=default  load bonding with its defaults: the module creates
+#   bstvm.bonding=max0     load bonding with max_bonds=0 (default): no bond0
+#   bstvm.bonding=default  load bonding with its defaults: the module creates
 #                                   bond0 itself (balance-rr), as on many distributions
-#   bondstrap.test.bonding=none     do not load bonding at all
+#   bstvm.bonding=none     do not load bonding at all
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
 export PATH
 
@@ -30,7 +30,7 @@ say "kernel $(uname -r), up $(cut -d' ' -f1 /proc/uptime)s"
 bonding=max0
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in
-	bondstrap.test.bonding=*) bonding=${arg#*=} ;;
+	bstvm.bonding=*) bonding=${arg#*=} ;;
 	esac
 done
 
@@ -42,7 +42,7 @@ while read -r rel; do
 	args=
 	if [ "$name" = bonding ]; then
 		case "$bonding" in
-		none) say "bonding: not loaded (bondstrap.test.bonding=none)"; continue ;;
+		none) say "bonding: not loaded (bstvm.bonding=none)"; continue ;;
 		default) ;;
 		*) args=max_bonds=0 ;;
 		esac

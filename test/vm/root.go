@@ -124,6 +124,17 @@ func RequireRoot(t testing.TB) RootPaths {
 	return p
 }
 
+// NetworkdEnableLinks are the links `systemctl enable systemd-networkd` makes
+// in the cached root. A test removes them (NewRootDiskRemoving) for a root
+// where networkd is off, as Debian and RHEL install it.
+var NetworkdEnableLinks = []string{
+	"/etc/systemd/system/multi-user.target.wants/systemd-networkd.service",
+	"/etc/systemd/system/sockets.target.wants/systemd-networkd.socket",
+	"/etc/systemd/system/dbus-org.freedesktop.network1.service",
+	"/etc/systemd/system/network-online.target.wants/systemd-networkd-wait-online.service",
+	"/etc/systemd/system/sysinit.target.wants/systemd-network-generator.service",
+}
+
 // Symlink is a symbolic link to put into a root image.
 type Symlink struct {
 	Path   string // the link

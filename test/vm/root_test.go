@@ -24,7 +24,7 @@ func TestQemuArgsRoot(t *testing.T) {
 			t.Errorf("qemu args lack %q:\n%s", want, joined)
 		}
 	}
-	if strings.Contains(joined, "bondstrap.test.bonding") {
+	if strings.Contains(joined, "bstvm.bonding") {
 		t.Errorf("a disk-booted guest gets the test initramfs's switch:\n%s", joined)
 	}
 }

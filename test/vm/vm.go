@@ -27,7 +27,7 @@ const (
 	ModelE1000  = "e1000"          // 8086:100e, 1000 Mb/s
 )
 
-// Bonding module load modes, the guest's bondstrap.test.bonding= switch.
+// Bonding module load modes, the guest's bstvm.bonding= switch.
 const (
 	BondingMaxBondsZero = "max0"    // insmod bonding max_bonds=0: no bond until asked
 	BondingDefault      = "default" // insmod bonding: the module creates bond0 itself
@@ -319,7 +319,7 @@ func (c *Config) fill() error {
 // qemuArgs returns QEMU's command line. The console is ttyS0 (a file), the agent
 // ttyS1, and QMP a monitor; QEMU connects to the harness's sockets for both.
 func (v *VM) qemuArgs(kernel, initrd, agentSock, qmpSock string) []string {
-	cmdline := []string{"console=ttyS0", "panic=-1", "quiet", "bondstrap.test.bonding=" + v.cfg.Bonding}
+	cmdline := []string{"console=ttyS0", "panic=-1", "quiet", "bstvm.bonding=" + v.cfg.Bonding}
 	if v.cfg.Root != nil {
 		cmdline = v.cfg.Root.cmdline()
 	}

@@ -71,7 +71,7 @@ func TestQemuArgs(t *testing.T) {
 		"-device virtio-net-pci,netdev=net0,id=nic0,mac=52:54:00:12:34:01,speed=25000,duplex=full",
 		"-device e1000,netdev=net1,id=nic1,mac=52:54:00:12:34:02",
 		"-netdev tap,id=net1,ifname=tap1,script=no,downscript=no",
-		"bondstrap.test.bonding=default",
+		"bstvm.bonding=default",
 	} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("qemu args lack %q:\n%s", want, joined)

@@ -86,7 +86,7 @@ func measureFailover(ctx context.Context, bin string, runs int, log *slog.Logger
 // apart, cuts the active member's link 1.5 s in, and returns the pings
 // lost; then it puts the link back and takes the bond down.
 func failoverOnce(ctx context.Context, v *vm.VM) (int, error) {
-	if _, err := guest(ctx, v, "bondstrap apply >/tmp/apply.out 2>&1 || { cat /tmp/apply.out; exit 1; }"); err != nil {
+	if _, err := guest(ctx, v, "bondstrap apply -c /etc/bondstrap/bondstrap.yaml >/tmp/apply.out 2>&1 || { cat /tmp/apply.out; exit 1; }"); err != nil {
 		return 0, err
 	}
 	out, err := guest(ctx, v, "bondstrap status -o json")

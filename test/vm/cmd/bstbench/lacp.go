@@ -88,8 +88,10 @@ func measureLACP(ctx context.Context, bin string, runs int, log *slog.Logger, sa
 		if err := dut.WriteFile(cctx, "/etc/bondstrap/bondstrap.yaml", []byte(config), 0o644); err != nil {
 			return 0, 0, nil, err
 		}
-		r, err := dut.Exec(cctx, `t0=$(date +%s%N); bondstrap apply >/tmp/apply.out 2>&1; rc=$?; t1=$(date +%s%N)
-echo $rc $(( (t1 - t0) / 1000 ))`)
+		// busybox's date has no %N: the guest's uptime, in hundredths.
+		r, err := dut.Exec(cctx, `t0=$(cut -d' ' -f1 /proc/uptime); bondstrap apply -c /etc/bondstrap/bondstrap.yaml >/tmp/apply.out 2>&1
+rc=$?; t1=$(cut -d' ' -f1 /proc/uptime)
+echo $rc $(( (${t1%.*}${t1#*.} - ${t0%.*}${t0#*.}) * 10000 ))`)
 		if err != nil {
 			return 0, 0, nil, err
 		}

@@ -81,12 +81,13 @@ func measureNetwork(ctx context.Context, bin string, boots int, log *slog.Logger
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	disk, err := vm.NewRootDisk(ctx, root, dir, []initrd.File{
+	// networkd off, as Debian installs it: it starts when it is timed.
+	disk, err := vm.NewRootDiskRemoving(ctx, root, dir, []initrd.File{
 		{Path: "/usr/bin/bondstrap", Data: binData, Mode: 0o755},
 		{Path: "/etc/bondstrap/bondstrap.yaml", Data: []byte(benchConfig), Mode: 0o644},
 		{Path: "/usr/local/lib/bstbench/seed.sh", Data: []byte(seedScript), Mode: 0o755},
 		{Path: "/usr/local/lib/bstbench/udhcpc.sh", Data: initrd.UDHCPCScript(), Mode: 0o755},
-	}, nil)
+	}, nil, vm.NetworkdEnableLinks)
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +123,7 @@ func measureNetwork(ctx context.Context, bin string, boots int, log *slog.Logger
 		// Untimed: bondstrap writes the units networkd is timed with (to
 		// /run: the next boot starts clean), and every program is read
 		// from the disk once, so no method pays for a cold page cache.
-		if _, err := guest(bctx, v, "bondstrap apply --runtime >/dev/null 2>&1 && bondstrap down >/dev/null 2>&1 && "+
+		if _, err := guest(bctx, v, "bondstrap apply -c /etc/bondstrap/bondstrap.yaml --runtime >/dev/null 2>&1 && bondstrap down >/dev/null 2>&1 && "+
 			"busybox true && systemctl cat systemd-networkd.service >/dev/null && ip -V >/dev/null"); err != nil {
 			return nil, fmt.Errorf("round %d: warm-up: %w", round+1, err)
 		}
@@ -155,7 +156,7 @@ func timeMethod(ctx context.Context, v *vm.VM, m, m0, m1 string, res *NetworkRes
 	var run, down string
 	switch m {
 	case methodBondstrap:
-		run = "bondstrap apply --runtime >/tmp/apply.out 2>/tmp/apply.err"
+		run = "bondstrap apply -c /etc/bondstrap/bondstrap.yaml --runtime >/tmp/apply.out 2>/tmp/apply.err"
 		down = "bondstrap down >/dev/null"
 	case methodSeed:
 		run = fmt.Sprintf("/usr/local/lib/bstbench/seed.sh %s %s >/tmp/seed.out 2>&1", m0, m1)
@@ -164,7 +165,7 @@ func timeMethod(ctx context.Context, v *vm.VM, m, m0, m1 string, res *NetworkRes
 		// networkd's own start to its lease: the units are bondstrap's, in
 		// /run/systemd/network since the warm-up.
 		run = "systemctl start systemd-networkd.service && " +
-			"until ip -4 route show default dev bond0 2>/dev/null | grep -q .; do sleep 0.01; done"
+			"timeout 60 sh -c 'until ip -4 route show default dev bond0 2>/dev/null | grep -q .; do sleep 0.01; done'"
 		down = "systemctl stop systemd-networkd.service systemd-networkd.socket; ip link del bond0"
 	}
 	script := fmt.Sprintf(`t0=$(date +%%s%%N)
@@ -174,7 +175,7 @@ ip -4 route show default dev bond0 | grep -q . || { echo "no default route on bo
 echo $(( (t1 - t0) / 1000 ))`, run)
 	out, err := guest(ctx, v, script)
 	if err != nil {
-		detail, _ := guest(ctx, v, "tail -n 20 /tmp/apply.err /tmp/seed.out 2>/dev/null; journalctl -b -u systemd-networkd -n 20 --no-pager -o cat")
+		detail, _ := guest(ctx, v, "tail -n 20 /tmp/apply.err /tmp/seed.out 2>/dev/null; journalctl -b -u systemd-networkd -n 80 --no-pager -o short-monotonic; networkctl status -a --no-pager | head -n 60; ls -l /run/systemd/network /run/udev/rules.d")
 		return 0, fmt.Errorf("%w\n%s", err, detail)
 	}
 	us, err := strconv.ParseInt(strings.TrimSpace(out), 10, 64)
