@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -324,5 +325,21 @@ func TestLogTargetUnknown(t *testing.T) {
 	code, _, stderr := bondstrap(t, "validate", "-c", "/nonexistent/bondstrap.yaml")
 	if code != exitUsage || !strings.Contains(stderr, `level=WARN msg="logging to stderr" error="log target \"syslog\": want auto, journal, kmsg or stderr"`) {
 		t.Errorf("exit %d, stderr:\n%s", code, stderr)
+	}
+}
+
+// The binary links no crypto package: crypto/rand and Go's FIPS module
+// (which any crypto package pulls in, with its DRBG) may wait for the
+// kernel's entropy pool early in boot, and the module alone weighs 640 KB
+// in every initramfs (stages/sha256.go, stages/random_linux.go).
+func TestNoCryptoInTheBinary(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list -deps: %v\n%s", err, out)
+	}
+	for _, p := range strings.Fields(string(out)) {
+		if p == "crypto" || strings.HasPrefix(p, "crypto/") || strings.Contains(p, "/crypto/") {
+			t.Errorf("bondstrap links %s", p)
+		}
 	}
 }
