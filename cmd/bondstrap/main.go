@@ -32,6 +32,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/bondstrap/bondstrap/netplan/cmdline"
@@ -45,7 +46,18 @@ const (
 	exitDegraded = 3
 )
 
+// memoryLimit is the Go runtime's soft memory limit unless GOMEMLIMIT
+// sets one. bondstrap's live heap is small (hundreds of KB for a server's
+// NICs), but the GC's default pacing lets the garbage of netlink and DHCP
+// buffers grow the heap by several MiB before it collects: with the limit,
+// apply's peak RSS in the test VM falls from 10–15 MiB to 7.5–8.5 MiB, for
+// a few more collections. An initramfs runs in RAM.
+const memoryLimit = 6 << 20
+
 func main() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(memoryLimit)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
