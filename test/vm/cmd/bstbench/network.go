@@ -36,22 +36,28 @@ const (
 	methodNetworkd  = "systemd-networkd"
 )
 
-// NetworkResult is the time-to-network comparison.
+// NetworkResult is the time-to-network comparison, in each guest.
 type NetworkResult struct {
+	Guests []GuestResult `json:"guests"`
+}
+
+// GuestResult is one guest's rounds.
+type GuestResult struct {
 	Guest string `json:"guest"`
 	// Samples are every round's times by method, in milliseconds.
 	Samples map[string][]float64 `json:"samples_ms"`
 	// Median by method, in milliseconds.
 	Median map[string]float64 `json:"median_ms"`
-	// BondstrapVsSeed and BondstrapVsNetworkd are bondstrap's median over
-	// theirs (targets: at most 0.4 and 0.5).
-	BondstrapVsSeed     float64 `json:"bondstrap_vs_seed"`
-	BondstrapVsNetworkd float64 `json:"bondstrap_vs_networkd"`
+	// Ratio is bondstrap's median over each other method's (targets: at
+	// most 0.4 of the seed script, 0.5 of networkd).
+	Ratio map[string]float64 `json:"bondstrap_ratio"`
 	// PeakRSSKiB is apply's peak resident memory (VmHWM), the largest of
 	// the rounds.
 	PeakRSSKiB int64 `json:"bondstrap_peak_rss_kib"`
 	// Stages are apply's stage times in the last round, in milliseconds.
 	Stages map[string]int64 `json:"bondstrap_stages_ms"`
+	// Resolution is the guest clock's, in milliseconds.
+	Resolution float64 `json:"clock_resolution_ms"`
 }
 
 // seedScript is the method bondstrap replaces, as operators script it in an
@@ -68,6 +74,54 @@ exec busybox udhcpc -i bond0 -n -q -t 5 -T 1 -s /usr/local/lib/bstbench/udhcpc.s
 `
 
 func measureNetwork(ctx context.Context, bin string, boots int, log *slog.Logger, say func(string, ...any)) (*NetworkResult, error) {
+	bb, err := measureBusybox(ctx, bin, boots, log, say)
+	if err != nil {
+		return nil, fmt.Errorf("the busybox guest: %w", err)
+	}
+	deb, err := measureDebian(ctx, bin, boots, log, say)
+	if err != nil {
+		return nil, fmt.Errorf("the Debian guest: %w", err)
+	}
+	return &NetworkResult{Guests: []GuestResult{*bb, *deb}}, nil
+}
+
+// measureBusybox times bondstrap and the seed script in the busybox guest
+// the VM tests boot (the initramfs's userland: no udevd, no systemd), a
+// new VM each round.
+func measureBusybox(ctx context.Context, bin string, boots int, log *slog.Logger, say func(string, ...any)) (*GuestResult, error) {
+	res := newGuestResult("busybox initramfs (the VM tests' guest: no udevd), Debian's kernel under TCG, 1 vCPU; virtio 10G ×2 + e1000; dnsmasq --no-ping")
+	res.Resolution = 10 // /proc/uptime: busybox's date has no %N
+	methods := []string{methodBondstrap, methodSeed}
+	for round := range boots {
+		bctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		v, err := vm.Start(bctx, vm.Config{
+			NICs:      []vm.NIC{vm.Virtio(10000), vm.Virtio(10000), vm.E1000()},
+			Bondstrap: bin,
+			Files: []initrd.File{
+				{Path: "/etc/bondstrap/bondstrap.yaml", Data: []byte(benchConfig), Mode: 0o644},
+				{Path: "/usr/local/lib/bstbench/seed.sh", Data: []byte(seedScript), Mode: 0o755},
+				{Path: "/usr/local/lib/bstbench/udhcpc.sh", Data: initrd.UDHCPCScript(), Mode: 0o755},
+			},
+			Logger: log,
+		})
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		err = timeRound(bctx, v, round, methods, true, res, say)
+		v.Close()
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+	}
+	res.finish()
+	return res, nil
+}
+
+// measureDebian times the three methods in one Debian guest (systemd,
+// udevd), rebooted between rounds.
+func measureDebian(ctx context.Context, bin string, boots int, log *slog.Logger, say func(string, ...any)) (*GuestResult, error) {
 	root, err := vm.PrepareRoot(ctx, func(s string) { say("%s", s) })
 	if err != nil {
 		return nil, err
@@ -104,12 +158,8 @@ func measureNetwork(ctx context.Context, bin string, boots int, log *slog.Logger
 		return nil, err
 	}
 	defer v.Close()
-	res := &NetworkResult{
-		Guest:   "Debian 12 root with systemd, Debian's kernel under TCG, 1 vCPU; virtio 10G ×2 + e1000; dnsmasq --no-ping",
-		Samples: map[string][]float64{},
-		Median:  map[string]float64{},
-	}
-	m0, m1 := v.Iface(0), v.Iface(1)
+	res := newGuestResult("Debian 12 root with systemd and udevd, Debian's kernel under TCG, 1 vCPU; virtio 10G ×2 + e1000; dnsmasq --no-ping")
+	res.Resolution = 0.001
 	methods := []string{methodBondstrap, methodSeed, methodNetworkd}
 	for round := range boots {
 		if round > 0 {
@@ -120,39 +170,71 @@ func measureNetwork(ctx context.Context, bin string, boots int, log *slog.Logger
 		if err := waitSystem(bctx, v); err != nil {
 			return nil, fmt.Errorf("round %d: %w", round+1, err)
 		}
-		// Untimed: bondstrap writes the units networkd is timed with (to
-		// /run: the next boot starts clean), and every program is read
-		// from the disk once, so no method pays for a cold page cache.
-		if _, err := guest(bctx, v, "bondstrap apply -c /etc/bondstrap/bondstrap.yaml --runtime >/dev/null 2>&1 && bondstrap down >/dev/null 2>&1 && "+
-			"busybox true && systemctl cat systemd-networkd.service >/dev/null && ip -V >/dev/null"); err != nil {
-			return nil, fmt.Errorf("round %d: warm-up: %w", round+1, err)
+		if err := timeRound(bctx, v, round, methods, false, res, say); err != nil {
+			return nil, err
 		}
-		order := slices.Clone(methods)
-		for range round {
-			order = append(order[1:], order[0])
-		}
-		for _, m := range order {
-			ms, err := timeMethod(bctx, v, m, m0, m1, res)
-			if err != nil {
-				return nil, fmt.Errorf("round %d, %s: %w", round+1, m, err)
-			}
-			res.Samples[m] = append(res.Samples[m], ms)
-		}
-		say("round %d: %s: bondstrap %.0f ms, seed script %.0f ms, networkd %.0f ms", round+1, strings.Join(order, ", "),
-			last(res.Samples[methodBondstrap]), last(res.Samples[methodSeed]), last(res.Samples[methodNetworkd]))
 	}
-	for m, s := range res.Samples {
-		res.Median[m] = median(s)
-	}
-	res.BondstrapVsSeed = res.Median[methodBondstrap] / res.Median[methodSeed]
-	res.BondstrapVsNetworkd = res.Median[methodBondstrap] / res.Median[methodNetworkd]
+	res.finish()
 	return res, nil
+}
+
+func newGuestResult(guest string) *GuestResult {
+	return &GuestResult{Guest: guest, Samples: map[string][]float64{}, Median: map[string]float64{}, Ratio: map[string]float64{}}
+}
+
+func (r *GuestResult) finish() {
+	for m, s := range r.Samples {
+		r.Median[m] = median(s)
+	}
+	for m, med := range r.Median {
+		if m != methodBondstrap && med > 0 {
+			r.Ratio[m] = r.Median[methodBondstrap] / med
+		}
+	}
+}
+
+// timeRound runs one round in a freshly booted guest: an untimed warm-up,
+// then each method, the order rotated by round.
+func timeRound(ctx context.Context, v *vm.VM, round int, methods []string, busybox bool, res *GuestResult, say func(string, ...any)) error {
+	// Untimed: bondstrap writes the units networkd is timed with (to /run:
+	// the next boot starts clean), and every program is read from the disk
+	// once, so no method pays for a cold page cache.
+	warm := "bondstrap apply -c /etc/bondstrap/bondstrap.yaml --runtime >/dev/null 2>&1 && bondstrap down >/dev/null 2>&1 && busybox true"
+	if !busybox {
+		warm += " && systemctl cat systemd-networkd.service >/dev/null && ip -V >/dev/null"
+	}
+	if _, err := guest(ctx, v, warm); err != nil {
+		return fmt.Errorf("round %d: warm-up: %w", round+1, err)
+	}
+	order := slices.Clone(methods)
+	for range round {
+		order = append(order[1:], order[0])
+	}
+	var took []string
+	for _, m := range order {
+		ms, err := timeMethod(ctx, v, m, busybox, res)
+		if err != nil {
+			return fmt.Errorf("round %d, %s: %w", round+1, m, err)
+		}
+		res.Samples[m] = append(res.Samples[m], ms)
+		took = append(took, fmt.Sprintf("%s %.0f ms", m, ms))
+	}
+	say("%s: round %d: %s", strings.SplitN(res.Guest, " ", 2)[0], round+1, strings.Join(took, ", "))
+	return nil
 }
 
 // timeMethod brings bond0 up by method m, returns the milliseconds from
 // the exec to the lease and default route, and takes it down again.
-func timeMethod(ctx context.Context, v *vm.VM, m, m0, m1 string, res *NetworkResult) (float64, error) {
-	// The clock is the guest's, read in the same shell as the method.
+func timeMethod(ctx context.Context, v *vm.VM, m string, busybox bool, res *GuestResult) (float64, error) {
+	m0, m1 := v.Iface(0), v.Iface(1)
+	// The clock is the guest's, read in the same shell as the method, in
+	// microseconds: date's nanoseconds, or busybox's uptime in hundredths.
+	clock := func(name string) string {
+		if busybox {
+			return fmt.Sprintf("%[1]s=$(cut -d' ' -f1 /proc/uptime); %[1]s=$(( ${%[1]s%%.*}${%[1]s#*.} * 10000 ))", name)
+		}
+		return fmt.Sprintf("%s=$(( $(date +%%s%%N) / 1000 ))", name)
+	}
 	var run, down string
 	switch m {
 	case methodBondstrap:
@@ -165,17 +247,17 @@ func timeMethod(ctx context.Context, v *vm.VM, m, m0, m1 string, res *NetworkRes
 		// networkd's own start to its lease: the units are bondstrap's, in
 		// /run/systemd/network since the warm-up.
 		run = "systemctl start systemd-networkd.service && " +
-			"timeout 60 sh -c 'until ip -4 route show default dev bond0 2>/dev/null | grep -q .; do sleep 0.01; done'"
+			"timeout 60 sh -c 'until ip -4 route | grep -q \"^default .*dev bond0\"; do sleep 0.01; done'"
 		down = "systemctl stop systemd-networkd.service systemd-networkd.socket; ip link del bond0"
 	}
-	script := fmt.Sprintf(`t0=$(date +%%s%%N)
+	script := fmt.Sprintf(`%s
 %s || exit 1
-t1=$(date +%%s%%N)
-ip -4 route show default dev bond0 | grep -q . || { echo "no default route on bond0"; exit 1; }
-echo $(( (t1 - t0) / 1000 ))`, run)
+%s
+ip -4 route | grep -q "^default .*dev bond0" || { echo "no default route on bond0"; exit 1; }
+echo $(( t1 - t0 ))`, clock("t0"), run, clock("t1"))
 	out, err := guest(ctx, v, script)
 	if err != nil {
-		detail, _ := guest(ctx, v, "tail -n 20 /tmp/apply.err /tmp/seed.out 2>/dev/null; journalctl -b -u systemd-networkd -n 80 --no-pager -o short-monotonic; networkctl status -a --no-pager | head -n 60; ls -l /run/systemd/network /run/udev/rules.d")
+		detail, _ := guest(ctx, v, "tail -n 20 /tmp/apply.err /tmp/seed.out 2>/dev/null; journalctl -b -u systemd-networkd -n 40 --no-pager -o short-monotonic 2>/dev/null; true")
 		return 0, fmt.Errorf("%w\n%s", err, detail)
 	}
 	us, err := strconv.ParseInt(strings.TrimSpace(out), 10, 64)
@@ -205,7 +287,7 @@ echo $(( (t1 - t0) / 1000 ))`, run)
 	}
 	if _, err := guest(ctx, v, fmt.Sprintf(`%s
 for n in %s %s; do ip addr flush dev $n; ip link set $n down; done
-ip -4 route flush default 2>/dev/null; true`, down, m0, m1)); err != nil {
+ip route del default 2>/dev/null; true`, down, m0, m1)); err != nil {
 		return 0, fmt.Errorf("taking %s's bond down: %w", m, err)
 	}
 	return float64(us) / 1000, nil
@@ -245,11 +327,4 @@ func median(s []float64) float64 {
 		return c[len(c)/2]
 	}
 	return (c[len(c)/2-1] + c[len(c)/2]) / 2
-}
-
-func last(s []float64) float64 {
-	if len(s) == 0 {
-		return 0
-	}
-	return s[len(s)-1]
 }

@@ -28,24 +28,33 @@ func formatTable(r *Results) string {
 		b.WriteString("\n")
 	}
 	if n := r.Network; n != nil {
-		fmt.Fprintf(&b, "Time to network (exec → bond up with lease and default route), median of %d boots; %s:\n\n",
-			len(n.Samples[methodBondstrap]), n.Guest)
-		fmt.Fprintf(&b, "| method | median | runs | bondstrap's ratio | target |\n|---|---|---|---|---|\n")
-		fmt.Fprintf(&b, "| bondstrap apply | %s | %s | | |\n", ms(n.Median[methodBondstrap]), runsText(n.Samples[methodBondstrap]))
-		fmt.Fprintf(&b, "| seed script (sysfs, 1 s settle, udhcpc) | %s | %s | %.2f | ≤ 0.40 |\n", ms(n.Median[methodSeed]),
-			runsText(n.Samples[methodSeed]), n.BondstrapVsSeed)
-		fmt.Fprintf(&b, "| systemd-networkd, same units | %s | %s | %.2f | ≤ 0.50 |\n\n", ms(n.Median[methodNetworkd]),
-			runsText(n.Samples[methodNetworkd]), n.BondstrapVsNetworkd)
-		fmt.Fprintf(&b, "apply's peak RSS (VmHWM): %.1f MiB (budget 12 MiB). Its stages in the last round:", float64(n.PeakRSSKiB)/1024)
-		names := make([]string, 0, len(n.Stages))
-		for k := range n.Stages {
-			names = append(names, k)
+		for _, g := range n.Guests {
+			fmt.Fprintf(&b, "Time to network (exec → bond up with lease and default route), median of %d boots; %s:\n\n",
+				len(g.Samples[methodBondstrap]), g.Guest)
+			fmt.Fprintf(&b, "| method | median | runs | bondstrap's ratio | target |\n|---|---|---|---|---|\n")
+			fmt.Fprintf(&b, "| bondstrap apply | %s | %s | | |\n", ms(g.Median[methodBondstrap]), runsText(g.Samples[methodBondstrap]))
+			if s, ok := g.Samples[methodSeed]; ok {
+				fmt.Fprintf(&b, "| seed script (sysfs, 1 s settle, udhcpc) | %s | %s | %.2f | ≤ 0.40 |\n", ms(g.Median[methodSeed]),
+					runsText(s), g.Ratio[methodSeed])
+			}
+			if s, ok := g.Samples[methodNetworkd]; ok {
+				fmt.Fprintf(&b, "| systemd-networkd, same units | %s | %s | %.2f | ≤ 0.50 |\n", ms(g.Median[methodNetworkd]),
+					runsText(s), g.Ratio[methodNetworkd])
+			}
+			fmt.Fprintf(&b, "\nClock resolution %g ms. apply's peak RSS (VmHWM), the largest of the rounds: %.1f MiB (budget 12 MiB). "+
+				"Its stages in the last round:", g.Resolution, float64(g.PeakRSSKiB)/1024)
+			names := make([]string, 0, len(g.Stages))
+			for k := range g.Stages {
+				names = append(names, k)
+			}
+			sort.Slice(names, func(i, j int) bool { return g.Stages[names[i]] > g.Stages[names[j]] })
+			for _, k := range names {
+				if g.Stages[k] > 0 {
+					fmt.Fprintf(&b, " %s %d ms;", k, g.Stages[k])
+				}
+			}
+			b.WriteString("\n\n")
 		}
-		sort.Slice(names, func(i, j int) bool { return n.Stages[names[i]] > n.Stages[names[j]] })
-		for _, k := range names {
-			fmt.Fprintf(&b, " %s %d ms;", k, n.Stages[k])
-		}
-		b.WriteString("\n\n")
 	}
 	if len(r.Failover) > 0 {
 		fmt.Fprintf(&b, "| failover (active-backup, active member's link cut) | pings lost, 10 ms apart (median) | runs |\n|---|---|---|\n")
