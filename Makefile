@@ -67,11 +67,13 @@ bench: deps build
 
 # Every fuzzer, FUZZTIME each (default 10m), one after the other: the config,
 # the inventory JSON, DHCP leases into the running system, the config into
-# units and into the kernel request, times and attribute decoding.
+# units and into the kernel request, times and attribute decoding, DHCPv6
+# leases, the kernel command line, SHA-256 against crypto/sha256.
 FUZZTIME ?= 10m
 FUZZERS := ./netplan:FuzzParse ./detect/inventory:FuzzParse ./stages:FuzzLeaseConfig \
 	./units:FuzzRenderFromConfig ./detect/kernel:FuzzBondRequest \
-	./netplan/spec:FuzzParseTime ./netplan/spec:FuzzDecode
+	./netplan/spec:FuzzParseTime ./netplan/spec:FuzzDecode ./stages:FuzzLease6Config \
+	./netplan/cmdline:FuzzCmdline ./stages:FuzzSHA256
 fuzz:
 	@set -e; for f in $(FUZZERS); do \
 		pkg=$${f%%:*}; name=$${f##*:}; \
