@@ -6,17 +6,17 @@
 // Usage:
 //
 //	bondstrap detect   [-o table|json] [--include-virtual]
-//	bondstrap validate -c FILE
-//	bondstrap plan     -c FILE [--inventory FILE|DIR ...] [-o table|json]
-//	bondstrap render   -c FILE --inventory FILE --root DIR
-//	bondstrap apply    -c FILE [--root DIR | --runtime] [--report FILE] [--report-url URL]
+//	bondstrap validate [-c FILE]
+//	bondstrap plan     [-c FILE] [--inventory FILE|DIR ...] [-o table|json]
+//	bondstrap render   [-c FILE] --inventory FILE --root DIR
+//	bondstrap apply    [-c FILE] [--root DIR | --runtime] [--report FILE] [--report-url URL]
 //	bondstrap down     [--report FILE] [--remove-units [--root DIR]] [-o table|json]
 //	bondstrap status   [-o table|json]
 //	bondstrap version
 //
-// validate, plan, render and apply take --cmdline LINE: the kernel command
-// line to read the config's source from (bondstrap.config=, or dracut's
-// network options) instead of /proc/cmdline.
+// Without -c, validate, plan, render and apply read the config's source from
+// the kernel command line (bondstrap.config=, or dracut's network options);
+// --cmdline LINE reads LINE instead of /proc/cmdline.
 //
 // Exit status: 0 success; 1 failed (apply undid everything); 2 the config or
 // the arguments are wrong (nothing was changed); 3 apply was degraded (the
@@ -79,11 +79,11 @@ type env struct {
 }
 
 var commands = []command{
-	{"detect", "[-o table|json] [--include-virtual]     the NIC inventory of this machine (veths too)", runDetect},
-	{"validate", "-c FILE                                 check a config, change nothing", runValidate},
-	{"plan", "-c FILE [--inventory FILE|DIR ...] [-o table|json]  which NICs each bond gets, and why (several inventories: the fleet lint)", runPlan},
-	{"render", "-c FILE --inventory FILE --root DIR       write the networkd units of that plan", runRender},
-	{"apply", "-c FILE [--root DIR | --runtime]           provision now: bond, address, persist", runApply},
+	{"detect", "[-o table|json] [--include-virtual]     the NIC inventory of this machine", runDetect},
+	{"validate", "[-c FILE]                               check a config, change nothing", runValidate},
+	{"plan", "[-c FILE] [--inventory FILE|DIR ...] [-o table|json]  which NICs each bond gets, and why (several inventories: the fleet lint)", runPlan},
+	{"render", "[-c FILE] --inventory FILE --root DIR     write the networkd units of that plan", runRender},
+	{"apply", "[-c FILE] [--root DIR | --runtime] [--report FILE] [--report-url URL]  provision now: bond, address, persist", runApply},
 	{"down", "[--report FILE] [--remove-units [--root DIR]] [-o table|json]  undo this boot's apply, from its report", runDown},
 	{"status", "[-o table|json]                           the live bonds", runStatus},
 	{"version", "                                          print the version", runVersion},
@@ -122,6 +122,7 @@ func usage(w io.Writer) {
 	for _, c := range commands {
 		fmt.Fprintf(w, "  bondstrap %-8s %s\n", c.name, c.synopsis)
 	}
+	fmt.Fprintln(w, "\nwithout -c, the config comes from the kernel command line: bondstrap.config= (a path or an http:// URL), else dracut's bond=, vlan=, bridge=, ip=")
 	fmt.Fprintln(w, "\nexit status: 0 success, 1 failed (nothing left changed), 2 the config or the arguments are wrong,\n3 degraded (a network for this boot, not the declared one or not persisted)")
 }
 
