@@ -82,7 +82,7 @@ func (f *flags) withConfig() *flags {
 func (f *flags) boot(e *env) (*cmdline.Boot, error) {
 	line := f.cmdline
 	if !f.cmdlineSet {
-		if data, err := os.ReadFile("/proc/cmdline"); err == nil {
+		if data, err := os.ReadFile(procCmdline); err == nil {
 			line = string(data)
 		}
 	}

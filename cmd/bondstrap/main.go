@@ -38,6 +38,10 @@ import (
 	"github.com/bondstrap/bondstrap/netplan/cmdline"
 )
 
+// procCmdline is the kernel command line bondstrap reads without --cmdline
+// (a variable for the tests).
+var procCmdline = "/proc/cmdline"
+
 // Exit statuses.
 const (
 	exitOK       = 0
@@ -132,13 +136,13 @@ func usage(w io.Writer) {
 // bondstrap.log-target= names (auto, journal, kmsg, stderr; default auto:
 // see newLogHandler). A target that cannot be used logs to w, and says so.
 func newLogger(w io.Writer) *slog.Logger {
-	words := kernelWordsOf()
-	level := cmp.Or(os.Getenv("BONDSTRAP_LOG"), words.Get(cmdline.KeyLog))
+	line, _ := os.ReadFile(procCmdline) // unreadable: no kernel settings
+	level := cmp.Or(os.Getenv("BONDSTRAP_LOG"), cmdline.Lookup(string(line), cmdline.KeyLog))
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		l = slog.LevelInfo
 	}
-	target := cmp.Or(os.Getenv("BONDSTRAP_LOG_TARGET"), words.Get(cmdline.KeyLogTarget))
+	target := cmp.Or(os.Getenv("BONDSTRAP_LOG_TARGET"), cmdline.Lookup(string(line), cmdline.KeyLogTarget))
 	h, _, err := newLogHandler(target, l, w)
 	log := slog.New(h)
 	if err != nil {

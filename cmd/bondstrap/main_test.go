@@ -172,12 +172,22 @@ func TestVersion(t *testing.T) {
 	}
 }
 
-func TestParseCmdline(t *testing.T) {
-	c := parseKernelWords(`BOOT_IMAGE=/vmlinuz root=UUID=1234 ro quiet bondstrap.config=/etc/b.yaml bondstrap.log=debug foo="a b" bondstrap.config=/run/b.yaml` + "\n")
-	want := kernelWords{"BOOT_IMAGE": "/vmlinuz", "root": "UUID=1234", "ro": "", "quiet": "",
-		"bondstrap.config": "/run/b.yaml", "bondstrap.log": "debug", "foo": "a b"}
-	if !reflect.DeepEqual(c, want) {
-		t.Errorf("parseCmdline = %v, want %v", c, want)
+// The log's level and target come from the kernel command line when the
+// environment does not set them.
+func TestLogFromKernelCmdline(t *testing.T) {
+	t.Setenv("BONDSTRAP_LOG", "")
+	t.Setenv("BONDSTRAP_LOG_TARGET", "")
+	old := procCmdline
+	t.Cleanup(func() { procCmdline = old })
+	procCmdline = writeFile(t, "cmdline", "BOOT_IMAGE=/vmlinuz quiet bondstrap.log=debug bondstrap.log-target=syslog\n")
+	code, _, stderr := bondstrap(t, "validate", "-c", "/nonexistent/bondstrap.yaml")
+	if code != exitUsage || !strings.Contains(stderr, `log target \"syslog\": want auto, journal, kmsg or stderr`) {
+		t.Errorf("bondstrap.log-target= not read: exit %d, stderr:\n%s", code, stderr)
+	}
+	// At level error, the warning about the target is not logged either.
+	procCmdline = writeFile(t, "cmdline2", "bondstrap.log=error bondstrap.log-target=stderr bondstrap.confg=/x\n")
+	if _, _, stderr := bondstrap(t, "validate", "-c", "/nonexistent/bondstrap.yaml"); strings.Contains(stderr, "level=WARN") {
+		t.Errorf("bondstrap.log=error not read: a warning was logged:\n%s", stderr)
 	}
 }
 

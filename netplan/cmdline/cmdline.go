@@ -227,6 +227,21 @@ func ParseBootIF(s string) (net.HardwareAddr, error) {
 	return mac, nil
 }
 
+// Lookup returns the value of key on the command line line, as Parse reads
+// the line (white space, double quotes, "--"): the last one given; "" when
+// the key is absent or has no value. It checks nothing: the CLI reads its
+// log settings with it before anything else, and a bad network option must
+// not cost the log.
+func Lookup(line, key string) string {
+	v := ""
+	for _, w := range splitWords(line) {
+		if w.key == key {
+			v = w.value
+		}
+	}
+	return v
+}
+
 // splitWords splits a command line into options as the kernel does:
 // white space separates them, double quotes group, and are removed.
 func splitWords(line string) []word {

@@ -108,3 +108,16 @@ func checkError(t *testing.T, line string, err error, path, msg string) {
 	}
 	t.Errorf("%s: errors\n%v\nwant one at %q containing %q", line, err, path, msg)
 }
+
+func TestLookup(t *testing.T) {
+	line := `BOOT_IMAGE=/vmlinuz root=UUID=1234 ro quiet bondstrap.config=/etc/b.yaml bondstrap.log=debug foo="a b" bondstrap.config=/run/b.yaml -- bondstrap.log=error` + "\n"
+	for key, want := range map[string]string{
+		"BOOT_IMAGE": "/vmlinuz", "root": "UUID=1234", "ro": "", "quiet": "", "absent": "",
+		// The last value counts; what follows "--" is init's.
+		"bondstrap.config": "/run/b.yaml", "bondstrap.log": "debug", "foo": "a b",
+	} {
+		if got := Lookup(line, key); got != want {
+			t.Errorf("Lookup(%q) = %q, want %q", key, got, want)
+		}
+	}
+}
