@@ -166,7 +166,7 @@ func (d *detectBench) point(ctx context.Context, nics, runs int) (DetectPoint, e
 			bs, sh = append(bs, b), append(sh, s)
 		}
 	}
-	return DetectPoint{NICs: nics, Bondstrap: median(bs), Shell: median(sh)}, nil
+	return DetectPoint{NICs: nics, Bondstrap: Median(bs), Shell: Median(sh)}, nil
 }
 
 // runBondstrap times one `bondstrap detect -o json` and checks its
@@ -232,13 +232,16 @@ func runTimed(cmd *exec.Cmd) (time.Duration, string, error) {
 	return time.Duration(ns), before, nil
 }
 
-// median of ds (not empty): the middle one, or the mean of the two middle
-// ones.
-func median(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
+// Median of s: the middle value, or the mean of the two middle ones; 0
+// for none. s is not changed.
+func Median[T ~int64 | ~float64](s []T) T {
+	if len(s) == 0 {
+		return 0
 	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+	c := slices.Clone(s)
+	slices.Sort(c)
+	if len(c)%2 == 1 {
+		return c[len(c)/2]
+	}
+	return (c[len(c)/2-1] + c[len(c)/2]) / 2
 }

@@ -99,3 +99,16 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
 }
+
+func TestMedian(t *testing.T) {
+	if got := Median([]float64{5, 1, 3}); got != 3 {
+		t.Errorf("Median(5, 1, 3) = %v", got)
+	}
+	in := []time.Duration{40, 10, 30, 20}
+	if got := Median(in); got != 25 || in[0] != 40 {
+		t.Errorf("Median(40, 10, 30, 20) = %v, input now %v", got, in)
+	}
+	if got := Median[float64](nil); got != 0 {
+		t.Errorf("Median() = %v", got)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bondstrap/bondstrap/detect"
+	"github.com/bondstrap/bondstrap/test/bench"
 	"github.com/bondstrap/bondstrap/test/initrd"
 	"github.com/bondstrap/bondstrap/test/vm"
 )
@@ -74,7 +75,7 @@ func measureFailover(ctx context.Context, bin string, runs int, log *slog.Logger
 		for i, l := range r.Lost {
 			fl[i] = float64(l)
 		}
-		r.LostMedian = median(fl)
+		r.LostMedian = bench.Median(fl)
 		r.MillisMedian = r.LostMedian * float64(pingInterval.Milliseconds())
 		say("failover, %s: lost %v pings", c.name, r.Lost)
 		out = append(out, r)

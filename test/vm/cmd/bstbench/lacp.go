@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bondstrap/bondstrap/test/bench"
 	"github.com/bondstrap/bondstrap/test/initrd"
 	"github.com/bondstrap/bondstrap/test/vm"
 )
@@ -157,8 +158,8 @@ for n in %s %s %s; do ip addr flush dev $n; ip link set $n down; done; true`, du
 		res.FallbackMS = append(res.FallbackMS, ms)
 	}
 	say("lacp fallback: %v ms", res.FallbackMS)
-	res.NegotiationMedianMS = median(res.NegotiationMS)
-	res.FallbackMedianMS = median(res.FallbackMS)
+	res.NegotiationMedianMS = bench.Median(res.NegotiationMS)
+	res.FallbackMedianMS = bench.Median(res.FallbackMS)
 	if len(res.NegotiationMS) == 0 {
 		return nil, errors.New("no LACP run")
 	}

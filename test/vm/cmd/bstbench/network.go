@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bondstrap/bondstrap/test/bench"
 	"github.com/bondstrap/bondstrap/test/initrd"
 	"github.com/bondstrap/bondstrap/test/vm"
 )
@@ -184,7 +185,7 @@ func newGuestResult(guest string) *GuestResult {
 
 func (r *GuestResult) finish() {
 	for m, s := range r.Samples {
-		r.Median[m] = median(s)
+		r.Median[m] = bench.Median(s)
 	}
 	for m, med := range r.Median {
 		if m != methodBondstrap && med > 0 {
@@ -315,16 +316,4 @@ func guest(ctx context.Context, v *vm.VM, script string) (string, error) {
 		return r.Stdout, fmt.Errorf("exit %d: %s%s", r.Exit, r.Stdout, r.Stderr)
 	}
 	return r.Stdout, nil
-}
-
-func median(s []float64) float64 {
-	if len(s) == 0 {
-		return 0
-	}
-	c := slices.Clone(s)
-	slices.Sort(c)
-	if len(c)%2 == 1 {
-		return c[len(c)/2]
-	}
-	return (c[len(c)/2-1] + c[len(c)/2]) / 2
 }
